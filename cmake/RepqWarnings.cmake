@@ -1,0 +1,20 @@
+# Warnings, architecture flags and sanitizers shared by every repq target.
+function(repq_set_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow
+                                           -Wnon-virtual-dtor -Wcast-align
+                                           # GCC 12 reports false -Wrestrict on std::string at -O3 (GCC bug 105329)
+                                           $<$<CXX_COMPILER_ID:GNU>:-Wno-restrict>)
+  if(REPQ_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+endfunction()
+
+if(REPQ_ARCH)
+  add_compile_options(-march=${REPQ_ARCH})
+endif()
+
+if(REPQ_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined
+                      -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,172 @@
+// ONNX file -> IR.
+#include <onnx/version_converter/convert.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "ir/onnx_convert.h"
+#include "repq/common/atomic_file.h"
+#include "repq/error.h"
+#include "repq/ir/graph_utils.h"
+#include "repq/ir/onnx_io.h"
+
+namespace repq {
+
+namespace {
+
+using detail::ExternalDataContext;
+
+constexpr int64_t kConvertTarget = 11;
+
+int64_t default_opset(const onnx::ModelProto& mp) {
+  for (const auto& o : mp.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") return o.version();
+  return 0;
+}
+
+bool uses_external_data(const onnx::GraphProto& g) {
+  for (const auto& t : g.initializer())
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) return true;
+  return false;
+}
+
+// A Constant node whose value is a plain tensor becomes an initializer.
+bool constant_to_initializer(const onnx::NodeProto& np, const std::set<std::string>& graph_outputs,
+                             const ExternalDataContext& ctx, Graph& g) {
+  if (np.op_type() != "Constant" || !(np.domain().empty() || np.domain() == "ai.onnx") ||
+      np.output_size() != 1 || np.attribute_size() != 1 || graph_outputs.count(np.output(0)))
+    return false;
+  const auto& a = np.attribute(0);
+  Tensor t;
+  if (a.name() == "value" && a.type() == onnx::AttributeProto::TENSOR) {
+    t = detail::tensor_from_proto(a.t(), ctx);
+  } else if (a.name() == "value_float") {
+    t = Tensor::scalar(a.f());
+  } else if (a.name() == "value_floats") {
+    t = Tensor::from_vector<float>({a.floats_size()}, {a.floats().begin(), a.floats().end()});
+  } else if (a.name() == "value_int") {
+    t = Tensor::from_vector<int64_t>({}, {a.i()});
+  } else if (a.name() == "value_ints") {
+    t = Tensor::from_vector<int64_t>({a.ints_size()}, {a.ints().begin(), a.ints().end()});
+  } else {
+    return false;
+  }
+  g.set_initializer(np.output(0), std::move(t));
+  return true;
+}
+
+Graph graph_from_proto(const onnx::GraphProto& gp, const ExternalDataContext& ctx) {
+  Graph g;
+  g.name = gp.name();
+  g.doc_string = gp.doc_string();
+  for (const auto& t : gp.initializer()) {
+    if (g.has_initializer(t.name()))
+      throw InputError("initializer '" + t.name() + "' is defined twice");
+    g.set_initializer(t.name(), detail::tensor_from_proto(t, ctx));
+  }
+  if (gp.sparse_initializer_size() > 0)
+    throw InputError("sparse initializers are not supported");
+  for (const auto& vi : gp.input()) g.inputs.push_back(detail::value_info_from_proto(vi));
+  for (const auto& vi : gp.output()) g.outputs.push_back(detail::value_info_from_proto(vi));
+  for (const auto& vi : gp.value_info()) g.value_info.push_back(detail::value_info_from_proto(vi));
+  std::set<std::string> graph_outputs;
+  for (const auto& o : gp.output()) graph_outputs.insert(o.name());
+  g.nodes.reserve(static_cast<size_t>(gp.node_size()));
+  for (const auto& np : gp.node()) {
+    if (constant_to_initializer(np, graph_outputs, ctx, g)) continue;
+    Node n;
+    n.name = np.name();
+    n.op_type = np.op_type();
+    n.domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    n.doc_string = np.doc_string();
+    n.inputs.assign(np.input().begin(), np.input().end());
+    n.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& ap : np.attribute()) {
+      try {
+        n.attributes.push_back(detail::attribute_from_proto(ap, ctx));
+      } catch (const InputError& e) {
+        throw InputError("node " + n.describe() + " attribute '" + ap.name() + "': " + e.what());
+      }
+    }
+    g.nodes.push_back(std::move(n));
+  }
+  return g;
+}
+
+Model model_from_proto(onnx::ModelProto& mp, const ExternalDataContext& ctx) {
+  Model m;
+  m.ir_version = mp.ir_version();
+  for (const auto& o : mp.opset_import())
+    m.opsets.push_back({o.domain() == "ai.onnx" ? "" : o.domain(), o.version()});
+  m.producer_name = mp.producer_name();
+  m.producer_version = mp.producer_version();
+  m.domain = mp.domain();
+  m.model_version = mp.model_version();
+  m.doc_string = mp.doc_string();
+  for (const auto& kv : mp.metadata_props()) m.metadata.emplace_back(kv.key(), kv.value());
+  m.external_data = uses_external_data(mp.graph());
+  m.graph = graph_from_proto(mp.graph(), ctx);
+  // Keep the rest (functions, training info, unknown fields) as it was.
+  onnx::ModelProto rest = mp;
+  rest.clear_graph();
+  rest.clear_opset_import();
+  rest.clear_ir_version();
+  rest.clear_producer_name();
+  rest.clear_producer_version();
+  rest.clear_domain();
+  rest.clear_model_version();
+  rest.clear_doc_string();
+  rest.clear_metadata_props();
+  m.opaque_rest = rest.SerializeAsString();
+  return m;
+}
+
+}  // namespace
+
+Model parse_model(const std::string& bytes, const std::string& name, const std::string& base_dir,
+                  const LoadOptions& opts) {
+  onnx::ModelProto mp;
+  if (!mp.ParseFromString(bytes)) throw InputError(name + ": " + detail::diagnose_unparsable(bytes));
+  if (!mp.has_graph() || mp.ir_version() <= 0)
+    throw InputError(name + ": not an ONNX model (" +
+                     (mp.has_graph() ? std::string("no ir_version") : std::string("no graph")) + ")");
+  int64_t opset = default_opset(mp);
+  if (opset <= 0) throw InputError(name + ": the model imports no opset of the default ONNX domain");
+  if (opset > opts.max_opset)
+    throw InputError(name + ": opset " + std::to_string(opset) + " is newer than repq supports (" +
+                     std::to_string(opts.min_opset) + " to " + std::to_string(opts.max_opset) + ")");
+  if (opset < opts.min_opset) {
+    if (!opts.convert_old_opsets)
+      throw InputError(name + ": opset " + std::to_string(opset) + " is older than repq supports (" +
+                       std::to_string(opts.min_opset) + " to " + std::to_string(opts.max_opset) + ")");
+    if (uses_external_data(mp.graph()))
+      throw InputError(name + ": opset " + std::to_string(opset) +
+                       " with external data cannot be converted; re-export with opset 11 or newer");
+    try {
+      mp = onnx::version_conversion::ConvertVersion(mp, static_cast<int>(kConvertTarget));
+    } catch (const std::exception& e) {
+      throw InputError(name + ": opset " + std::to_string(opset) +
+                       " cannot be converted to opset 11 (" + e.what() +
+                       "); re-export the model with opset 11 or newer");
+    }
+    if (mp.ir_version() < 6) mp.set_ir_version(6);
+    spdlog::warn("{}: converted from opset {} to opset {}", name, opset, kConvertTarget);
+  }
+  Model m;
+  try {
+    m = model_from_proto(mp, ExternalDataContext{base_dir});
+    if (opts.validate) validate_graph(m.graph);
+  } catch (const InputError& e) {
+    throw InputError(name + ": " + e.what());
+  }
+  return m;
+}
+
+Model load_model(const std::string& path, const LoadOptions& opts) {
+  const std::string bytes = read_file(path, opts.max_file_bytes);
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  return parse_model(bytes, path, dir, opts);
+}
+
+}  // namespace repq
