@@ -125,6 +125,7 @@ Model model_from_proto(onnx::ModelProto& mp, const ExternalDataContext& ctx) {
 
 Model parse_model(const std::string& bytes, const std::string& name, const std::string& base_dir,
                   const LoadOptions& opts) {
+  if (bytes.empty()) throw InputError(name + ": not an ONNX model (the file is empty)");
   onnx::ModelProto mp;
   if (!mp.ParseFromString(bytes)) throw InputError(name + ": " + detail::diagnose_unparsable(bytes));
   if (!mp.has_graph() || mp.ir_version() <= 0)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything repq needs on Debian 12, then the Node package used for ONNX Runtime
+# cross-checks. Idempotent and non-interactive; run as root or as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  build-essential cmake ninja-build git pkg-config      # toolchain
+  libonnx-dev libprotobuf-dev protobuf-compiler         # ONNX model I/O
+  libeigen3-dev                                         # GEMM for the executor
+  libcli11-dev libspdlog-dev nlohmann-json3-dev         # CLI, logging, JSON
+  libjpeg-dev libstb-dev                                # image decoding
+  libgtest-dev                                          # tests
+  python3-onnx python3-numpy                            # model checks in tests
+  nodejs npm                                            # ONNX Runtime (onnxruntime-node) cross-checks
+)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A newer Node.js from elsewhere (e.g. nodesource) is fine: keep it.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
+
+# onnxruntime-node's post-install step downloads CUDA files; skip it (CPU only here).
+if [ -f tools/ort/package.json ] && [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
+  echo "setup: installing onnxruntime-node into tools/ort"
+  (cd tools/ort && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "setup: done"
