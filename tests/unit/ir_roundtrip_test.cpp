@@ -199,6 +199,23 @@ g (float[2] x) => (float[2] y) { y = Relu (x) }
   }
 }
 
+TEST(OnnxRoundTrip, OpsetsElevenToNineteenAreAccepted) {
+  for (int opset : {11, 13, 17, 18, 19}) {
+    const std::string text = "<ir_version: 8, opset_import: [\"\" : " + std::to_string(opset) +
+                             "]>\ng (float[2] x) => (float[2] y) { y = Relu (x) }";
+    const Model m = test::parse_onnx_text(text);
+    EXPECT_EQ(m.opset(), opset);
+  }
+}
+
+TEST(OnnxRoundTrip, ModelWithoutDefaultOpsetIsRefused) {
+  EXPECT_THROW(test::parse_onnx_text(R"(
+<ir_version: 8, opset_import: ["com.example" : 1]>
+g (float[2] x) => (float[2] y) { y = com.example.Foo (x) }
+)"),
+               InputError);
+}
+
 TEST(GraphUtils, TopoOrderDeadNodesAndNames) {
   Model m = test::parse_onnx_text(R"(
 <ir_version: 8, opset_import: ["" : 13]>
