@@ -18,3 +18,10 @@ if(REPQ_SANITIZE)
                       -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# Programs linking the installed static library need the sanitizer runtime too.
+function(repq_export_sanitizer target)
+  if(REPQ_SANITIZE)
+    target_link_options(${target} INTERFACE -fsanitize=address,undefined)
+  endif()
+endfunction()
