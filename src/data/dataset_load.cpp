@@ -1,0 +1,144 @@
+// Loading samples, in parallel, into batches.
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <thread>
+
+#include "repq/data/dataset.h"
+#include "repq/data/image.h"
+#include "repq/error.h"
+
+namespace repq::data {
+
+namespace {
+
+Tensor load_npy_sample(const Sample& s) {
+  const size_t bytes = static_cast<size_t>(shape_numel(s.npy_shape)) * dtype_size(s.npy_dtype);
+  std::ifstream in(s.path, std::ios::binary);
+  if (!in) throw InputError(s.path + ": cannot open");
+  std::string data(bytes, '\0');
+  in.seekg(static_cast<std::streamoff>(s.npy_offset));
+  in.read(data.data(), static_cast<std::streamsize>(bytes));
+  if (!in || static_cast<size_t>(in.gcount()) != bytes)
+    throw InputError(s.name() + ": truncated .npy data (the file changed after it was listed?)");
+  Tensor t = Tensor::from_bytes(s.npy_dtype, s.npy_shape, data);
+  return t.dtype() == DType::kFloat32 ? t : t.cast(DType::kFloat32);
+}
+
+// Runs fn(0..n-1) on up to `threads` threads.
+template <class Fn>
+void parallel_for(size_t n, int threads, Fn fn) {
+  size_t t = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+  t = std::min(t, n);
+  if (t <= 1) {
+    for (size_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  pool.reserve(t);
+  for (size_t k = 0; k < t; ++k)
+    pool.emplace_back([&] {
+      for (size_t i = next++; i < n; i = next++) fn(i);
+    });
+  for (auto& th : pool) th.join();
+}
+
+}  // namespace
+
+Tensor Dataset::load(size_t index) const {
+  const Sample& s = samples_.at(index);
+  if (npy_) return load_npy_sample(s);
+  const Preprocess& pp = options_.preprocess;
+  const Image img = load_image(s.path, {pp.color, pp.max_pixels});
+  return preprocess_image(img, pp);
+}
+
+BatchReader::BatchReader(const Dataset& dataset, int64_t batch_size)
+    : dataset_(&dataset), batch_size_(batch_size) {
+  if (batch_size < 1) throw InputError("batch size must be at least 1, got " + std::to_string(batch_size));
+}
+
+void BatchReader::reset() {
+  cursor_ = 0;
+  skipped_ = 0;
+}
+
+std::optional<Batch> BatchReader::next() {
+  const Dataset& ds = *dataset_;
+  const DatasetOptions& opt = ds.options();
+  const size_t want = static_cast<size_t>(batch_size_);
+  std::vector<Tensor> got;
+  std::vector<size_t> indices;
+  while (got.size() < want && cursor_ < ds.size()) {
+    const size_t first = cursor_, count = std::min(want - got.size(), ds.size() - cursor_);
+    cursor_ += count;
+    std::vector<Tensor> out(count);
+    std::vector<std::string> errors(count);
+    std::vector<std::exception_ptr> fatal(count);
+    parallel_for(count, opt.threads, [&](size_t k) {
+      try {
+        out[k] = ds.load(first + k);
+      } catch (const InputError& e) {
+        errors[k] = e.what();
+      } catch (...) {
+        fatal[k] = std::current_exception();
+      }
+    });
+    for (size_t k = 0; k < count; ++k) {
+      if (fatal[k]) std::rethrow_exception(fatal[k]);
+      if (!errors[k].empty()) {
+        if (!opt.skip_bad) throw InputError(errors[k]);
+        if (opt.warn) opt.warn(errors[k] + " (skipped)");
+        ++skipped_;
+        continue;
+      }
+      got.push_back(std::move(out[k]));
+      indices.push_back(first + k);
+    }
+  }
+  if (got.empty()) return std::nullopt;
+
+  // Collate. Samples whose shape differs from the batch's first one are bad samples too.
+  Batch b;
+  const Shape& shape = got[0].shape();
+  const size_t per = static_cast<size_t>(got[0].numel());
+  size_t n = 0;
+  for (size_t k = 0; k < got.size(); ++k) {
+    if (got[k].shape() == shape) {
+      ++n;
+      continue;
+    }
+    const std::string msg = ds.sample(indices[k]).name() + ": sample shape " + shape_str(got[k].shape()) +
+                            " differs from " + shape_str(shape) + " of " + ds.sample(indices[0]).name() +
+                            " in the same batch (set a fixed resize/crop, or use batch size 1)";
+    if (!opt.skip_bad) throw InputError(msg);
+    if (opt.warn) opt.warn(msg + " (skipped)");
+    ++skipped_;
+  }
+  Shape full = shape;
+  full.insert(full.begin(), static_cast<int64_t>(n));
+  b.input = Tensor(DType::kFloat32, full);
+  float* dst = b.input.mutable_data<float>();
+  for (size_t k = 0; k < got.size(); ++k) {
+    if (got[k].shape() != shape) continue;
+    std::memcpy(dst, got[k].data<float>(), per * sizeof(float));
+    dst += per;
+    const Sample& s = ds.sample(indices[k]);
+    b.labels.push_back(s.label);
+    b.indices.push_back(indices[k]);
+    b.names.push_back(s.name());
+  }
+  return b;
+}
+
+Batch load_all(const Dataset& dataset) {
+  BatchReader reader(dataset, static_cast<int64_t>(std::max<size_t>(dataset.size(), 1)));
+  auto b = reader.next();
+  if (!b) throw InputError(dataset.root() + ": no usable samples");
+  return std::move(*b);
+}
+
+}  // namespace repq::data
