@@ -30,6 +30,7 @@ g (float[1,4,7,7] x) => (float y) <float[8,1,3,3] w, float[8] b>
     {"conv_pointwise_wide", {"Conv"}, model(13, R"(
 g (float[2,40,5,6] x) => (float y) <float[72,40,1,1] w, float[72] b>
 { y = Conv (x, w, b) })")},
+    // ONNX Runtime refuses auto_pad SAME_* with dilations for Conv, so no case has both.
     {"conv_auto_pad_same_upper", {"Conv"}, model(13, R"(
 g (float[1,3,9,8] x) => (float y) <float[4,3,3,3] w>
 { y = Conv <auto_pad = "SAME_UPPER", strides = [2,2]> (x, w) })")},
@@ -39,9 +40,6 @@ g (float[1,3,9,8] x) => (float y) <float[4,3,4,4] w>
     {"conv_auto_pad_valid", {"Conv"}, model(13, R"(
 g (float[1,3,9,8] x) => (float y) <float[4,3,3,3] w, float[4] b>
 { y = Conv <auto_pad = "VALID", strides = [2,2]> (x, w, b) })")},
-    {"conv_dilated_same_lower", {"Conv"}, model(13, R"(
-g (float[1,2,9,9] x) => (float y) <float[3,2,3,3] w>
-{ y = Conv <auto_pad = "SAME_LOWER", dilations = [2,2], strides = [2,2]> (x, w) })")},
     {"conv_symbolic_batch", {"Conv", "Relu"}, model(13, R"(
 g (float[N,3,6,6] x) => (float y) <float[4,3,3,3] w, float[4] b>
 { c = Conv <pads = [1,1,1,1]> (x, w, b)  y = Relu (c) })")},
