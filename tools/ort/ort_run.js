@@ -5,26 +5,29 @@
 //
 //   node ort_run.js MODEL.onnx [--input NAME=FILE.npy ...] [--out-dir DIR]
 //        [--level disabled|basic|extended|all] [--threads N] [--optimized-model PATH]
-//        [--float32-outputs] [--bench N [--batch B] [--random-input NAME=2x3x224x224 ...]]
+//        [--float32-outputs] [--no-spin]
+//        [--bench N [--batch B] [--random-input NAME=2x3x224x224 ...]]
 //
 // Run mode writes output i as DIR/output_<i>.npy (its own dtype, or float32 with
 // --float32-outputs) and prints one JSON line: {"outputs":[{name,file,dtype,shape}],
 // "load_ms", "run_ms", "ort_version"}. Bench mode (--bench N) runs 2 warm-up passes and N timed
 // passes, and prints {"median_ms","min_ms","mean_ms","batch","median_ms_per_item",...}.
 // Inputs not given with --input get uniform random values in [-1, 1) of the declared shape,
-// symbolic dims set to --batch (default 1). Exit code 2 on bad usage or input.
+// symbolic dims set to --batch (default 1). --no-spin stops ORT's worker threads from
+// spinning while idle (fairer when other jobs share the cores). Exit code 2 on bad usage or
+// input, 1 when ONNX Runtime fails.
 const fs = require('fs');
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy');
 
 const USAGE = 'usage: node ort_run.js MODEL.onnx [--input NAME=FILE.npy ...] [--out-dir DIR] ' +
   '[--level disabled|basic|extended|all] [--threads N] [--optimized-model PATH] ' +
-  '[--float32-outputs] [--bench N] [--batch B] [--random-input NAME=DIMS]';
+  '[--float32-outputs] [--no-spin] [--bench N] [--batch B] [--random-input NAME=DIMS]';
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const a = { inputs: {}, random: {}, level: 'all', threads: 1, bench: 0, batch: 1, float32: false };
+  const a = { inputs: {}, random: {}, level: 'all', threads: 1, bench: 0, batch: 1, float32: false, spin: true };
   const positional = [];
   const value = (i) => {
     if (i + 1 >= argv.length) throw new UsageError(`${argv[i]} needs a value`);
@@ -56,6 +59,7 @@ function parseArgs(argv) {
     else if (s === '--bench') a.bench = posInt(s, value(i++));
     else if (s === '--batch') a.batch = posInt(s, value(i++));
     else if (s === '--float32-outputs') a.float32 = true;
+    else if (s === '--no-spin') a.spin = false;
     else if (s === '-h' || s === '--help') { console.log(USAGE); process.exit(0); }
     else if (s.startsWith('--')) throw new UsageError(`unknown option '${s}'`);
     else positional.push(s);
@@ -107,6 +111,7 @@ async function main() {
     interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3,
   };
   if (a.optimized) opts.optimizedModelFilePath = a.optimized;
+  if (!a.spin) opts.extra = { session: { intra_op: { allow_spinning: '0' } } };
   let t0 = performance.now();
   const session = await ort.InferenceSession.create(a.model, opts);
   const loadMs = performance.now() - t0;
@@ -124,7 +129,7 @@ async function main() {
     const batch = feeds[session.inputNames[0]].dims[0] || 1;
     const med = median(times);
     console.log(JSON.stringify({
-      model: a.model, level: a.level, threads: a.threads, runs: a.bench, batch,
+      model: a.model, level: a.level, threads: a.threads, spin: a.spin, runs: a.bench, batch,
       median_ms: med, min_ms: Math.min(...times), mean_ms: times.reduce((x, y) => x + y, 0) / times.length,
       median_ms_per_item: med / batch, load_ms: loadMs, ort_version: version,
     }));
