@@ -8,6 +8,7 @@
 #include <new>
 
 #include "commands.h"
+#include "repq/data/preprocess.h"
 #include "repq/error.h"
 
 namespace {
@@ -25,6 +26,30 @@ void setup_logging(int verbosity) {
 }
 
 void error_line(const char* what) { std::fprintf(stderr, "repq: error: %s\n", what); }
+
+// Preprocessing and reading flags shared by the commands that read images or .npy files.
+// Each data::Preprocess option becomes --KEY VALUE; they are passed on as strings and parsed
+// (and validated) by the library.
+void add_data_flags(CLI::App* cmd, repq::cli::DataFlags& f) {
+  for (const auto& opt : repq::data::Preprocess::options()) {
+    const std::string key = opt.key;
+    cmd->add_option_function<std::string>(
+           "--" + key,
+           [&f, key](const std::string& v) {
+             f.preprocess_args.push_back("--" + key);
+             f.preprocess_args.push_back(v);
+           },
+           opt.help)
+        ->type_name(opt.value)
+        ->group("Preprocessing (images)");
+  }
+  cmd->add_option("--threads", f.threads, "Threads for the model and for decoding (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", f.batch, "Samples per forward pass")->check(CLI::PositiveNumber);
+  cmd->add_option("--limit", f.limit, "Use only the first N samples (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--skip-bad", f.skip_bad, "Skip unreadable images with a warning instead of failing");
+}
 
 }  // namespace
 
@@ -47,6 +72,32 @@ int main(int argc, char** argv) {
   info_cmd->add_option("model", info.model, "ONNX model")->required();
   info_cmd->add_flag("--json", info.json, "Print JSON (schema repq.info/1, see docs/cli-json.md)");
 
+  repq::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "One forward pass: .npy or image inputs, outputs as .npy");
+  run_cmd->add_option("model", run.model, "ONNX model")->required();
+  run_cmd->add_option("-i,--input", run.inputs,
+                      "Input file (.npy, or an image preprocessed per the flags below); "
+                      "NAME=FILE for a named input; repeat for several inputs")
+      ->required();
+  run_cmd->add_option("-o,--output", run.output, "Write the first output here (.npy)");
+  run_cmd->add_option("--outputs-dir", run.outputs_dir, "Write every output as DIR/<name>.npy");
+  run_cmd->add_flag("--json", run.json, "Print the outputs' names, types and shapes as JSON");
+  add_data_flags(run_cmd, run.data);
+
+  repq::cli::EvalOptions eval;
+  auto* eval_cmd = app.add_subcommand(
+      "eval", "Accuracy on labelled images (top-1/top-5), agreement with a reference model, speed");
+  eval_cmd->add_option("model", eval.model, "ONNX model")->required();
+  eval_cmd->add_option("--data", eval.data, "Folder (or file) of images or .npy samples")->required();
+  eval_cmd->add_option("--labels", eval.labels,
+                       "'folders' (one subfolder per class, sorted) or a TSV/CSV file of "
+                       "file,class_index; default: no labels");
+  eval_cmd->add_option("--ref", eval.reference,
+                       "Reference model (e.g. the float model) for top-1 agreement and SQNR");
+  eval_cmd->add_option("--output", eval.output, "Name of the score output (default: the first)");
+  eval_cmd->add_flag("--json", eval.json, "Print JSON (schema repq.eval/1, see docs/cli-json.md)");
+  add_data_flags(eval_cmd, eval.flags);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -63,6 +114,11 @@ int main(int argc, char** argv) {
   try {
     setup_logging(quiet ? -1 : verbose);
     if (*info_cmd) return repq::cli::run_info(info);
+    if (*run_cmd) return repq::cli::run_run(run);
+    if (*eval_cmd) {
+      eval.quiet = quiet;
+      return repq::cli::run_eval(eval);
+    }
     return kBadInput;
   } catch (const repq::InputError& e) {
     error_line(e.what());

@@ -1,0 +1,49 @@
+// repq eval: accuracy on labelled images, agreement with a reference model, speed.
+#include <cstdio>
+
+#include "commands.h"
+#include "repq/common/progress.h"
+#include "repq/data/dataset.h"
+#include "repq/error.h"
+#include "repq/eval/evaluate.h"
+#include "repq/ir/onnx_io.h"
+#include "repq/runtime/executor.h"
+
+namespace repq::cli {
+
+int run_eval(const EvalOptions& o) {
+  if (o.flags.batch < 1) throw InputError("--batch must be at least 1");
+  const Model model = load_model(o.model);
+  ExecutorOptions eo;
+  eo.threads = o.flags.threads;
+  Executor ex(model, eo);
+  std::unique_ptr<Executor> ref;
+  if (!o.reference.empty()) ref = std::make_unique<Executor>(load_model(o.reference), eo);
+
+  data::DatasetOptions dopt;
+  dopt.preprocess = data::Preprocess::from_args(o.flags.preprocess_args);
+  dopt.set_labels(o.labels);
+  dopt.skip_bad = o.flags.skip_bad;
+  dopt.limit = o.flags.limit;
+  dopt.threads = o.flags.threads;
+  const ValueInfo* in = model.graph.find_value_info(ex.input_names().at(0));
+  if (in && in->has_shape) dopt.input_rank = static_cast<int>(in->dims.size());
+  const data::Dataset ds = data::Dataset::open(o.data, dopt);
+
+  ProgressBar bar("eval", static_cast<int64_t>(ds.size()), !o.quiet);
+  repq::EvalOptions opts;
+  opts.batch = o.flags.batch;
+  opts.output = o.output;
+  opts.progress = [&](int64_t done, int64_t) { bar.update(done); };
+  const EvalResult r = evaluate(ex, ref.get(), ds, opts);
+  bar.finish();
+
+  EvalDescription d{o.model, o.reference, o.data, o.flags.batch, ex.threads(),
+                    ds.is_npy() ? std::string("none (.npy values used as they are)")
+                                : dopt.preprocess.describe()};
+  const std::string out = o.json ? eval_to_json(r, d) : eval_to_text(r, d);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+}  // namespace repq::cli
