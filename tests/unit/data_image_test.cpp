@@ -202,3 +202,39 @@ TEST(DataImage, ImageExtensions) {
 
 }  // namespace
 }  // namespace repq::test
+
+namespace repq::test {
+namespace {
+
+// Random byte flips and truncations of valid files: each decode succeeds or throws
+// InputError; nothing crashes or throws anything else.
+TEST(DataImage, MutatedFilesNeverCrash) {
+  const std::vector<std::string> seeds = {data::encode_jpeg(pattern_image(48, 40, 3), 85),
+                                          data::encode_jpeg(pattern_image(33, 17, 1), 70),
+                                          data::encode_png(pattern_image(31, 29, 3)),
+                                          make_png(3, 2, 16, 0, std::string(12, '\x7f'))};
+  uint32_t state = 12345;
+  const auto rnd = [&] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  int decoded = 0, refused = 0;
+  for (const std::string& seed : seeds) {
+    for (int iter = 0; iter < 150; ++iter) {
+      std::string bytes = seed;
+      const int flips = 1 + static_cast<int>(rnd() % 8);
+      for (int f = 0; f < flips; ++f) bytes[rnd() % bytes.size()] = static_cast<char>(rnd());
+      if (iter % 3 == 0) bytes.resize(rnd() % bytes.size());
+      try {
+        data::decode_image(bytes, "m.bin", {data::ColorMode::kRGB, 1'000'000});
+        ++decoded;
+      } catch (const InputError&) {
+        ++refused;
+      }
+    }
+  }
+  EXPECT_EQ(decoded + refused, 600);
+}
+
+}  // namespace
+}  // namespace repq::test
