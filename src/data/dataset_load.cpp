@@ -27,11 +27,14 @@ Tensor load_npy_sample(const Sample& s) {
   return t.dtype() == DType::kFloat32 ? t : t.cast(DType::kFloat32);
 }
 
+size_t resolve_threads(int threads) {
+  return threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
+}
+
 // Runs fn(0..n-1) on up to `threads` threads.
 template <class Fn>
-void parallel_for(size_t n, int threads, Fn fn) {
-  size_t t = threads > 0 ? static_cast<size_t>(threads) : std::max(1u, std::thread::hardware_concurrency());
-  t = std::min(t, n);
+void parallel_for(size_t n, size_t threads, Fn fn) {
+  const size_t t = std::min(threads, n);
   if (t <= 1) {
     for (size_t i = 0; i < n; ++i) fn(i);
     return;
@@ -63,6 +66,7 @@ BatchReader::BatchReader(const Dataset& dataset, int64_t batch_size)
 
 void BatchReader::reset() {
   cursor_ = 0;
+  ready_.clear();
   skipped_ = 0;
 }
 
@@ -70,34 +74,41 @@ std::optional<Batch> BatchReader::next() {
   const Dataset& ds = *dataset_;
   const DatasetOptions& opt = ds.options();
   const size_t want = static_cast<size_t>(batch_size_);
+  const size_t threads = resolve_threads(opt.threads);
   std::vector<Tensor> got;
   std::vector<size_t> indices;
-  while (got.size() < want && cursor_ < ds.size()) {
-    const size_t first = cursor_, count = std::min(want - got.size(), ds.size() - cursor_);
-    cursor_ += count;
-    std::vector<Tensor> out(count);
-    std::vector<std::string> errors(count);
-    std::vector<std::exception_ptr> fatal(count);
-    parallel_for(count, opt.threads, [&](size_t k) {
-      try {
-        out[k] = ds.load(first + k);
-      } catch (const InputError& e) {
-        errors[k] = e.what();
-      } catch (...) {
-        fatal[k] = std::current_exception();
-      }
-    });
-    for (size_t k = 0; k < count; ++k) {
-      if (fatal[k]) std::rethrow_exception(fatal[k]);
-      if (!errors[k].empty()) {
-        if (!opt.skip_bad) throw InputError(errors[k]);
-        if (opt.warn) opt.warn(errors[k] + " (skipped)");
-        ++skipped_;
-        continue;
-      }
-      got.push_back(std::move(out[k]));
-      indices.push_back(first + k);
+  while (got.size() < want) {
+    if (ready_.empty()) {
+      if (cursor_ >= ds.size()) break;
+      // Decode at least one sample per thread, so small batches still use every thread; what
+      // the batch does not take waits in ready_ for the next one.
+      const size_t first = cursor_;
+      const size_t count = std::min(std::max(want - got.size(), threads), ds.size() - cursor_);
+      cursor_ += count;
+      std::vector<Loaded> loaded(count);
+      parallel_for(count, threads, [&](size_t k) {
+        loaded[k].index = first + k;
+        try {
+          loaded[k].tensor = ds.load(first + k);
+        } catch (const InputError& e) {
+          loaded[k].error = e.what();
+        } catch (...) {
+          loaded[k].fatal = std::current_exception();
+        }
+      });
+      for (auto& l : loaded) ready_.push_back(std::move(l));
     }
+    Loaded l = std::move(ready_.front());
+    ready_.pop_front();
+    if (l.fatal) std::rethrow_exception(l.fatal);
+    if (!l.error.empty()) {
+      if (!opt.skip_bad) throw InputError(l.error);
+      if (opt.warn) opt.warn(l.error + " (skipped)");
+      ++skipped_;
+      continue;
+    }
+    got.push_back(std::move(l.tensor));
+    indices.push_back(l.index);
   }
   if (got.empty()) return std::nullopt;
 

@@ -176,6 +176,20 @@ TEST(DataDataset, BatchesIdenticalWithOneOrFourThreads) {
   const Dataset ds = Dataset::open(dir.path().string(), small_options());
   const Tensor one = ds.load(5);
   EXPECT_EQ(std::memcmp(one.raw(), runs[0][1].raw() + one.nbytes(), one.nbytes()), 0);
+  // Batch size 1 on 4 threads (decoded ahead) gives the same sequence.
+  DatasetOptions o = small_options();
+  o.threads = 4;
+  const Dataset ds4 = Dataset::open(dir.path().string(), o);
+  data::BatchReader r1(ds4, 1);
+  for (size_t i = 0; i < 11; ++i) {
+    const auto b = r1.next();
+    ASSERT_TRUE(b);
+    EXPECT_EQ(b->indices, (std::vector<size_t>{i}));
+    EXPECT_EQ(std::memcmp(b->input.raw(), runs[0][i / 4].raw() + (i % 4) * one.nbytes(), one.nbytes()), 0) << i;
+  }
+  EXPECT_FALSE(r1.next());
+  r1.reset();
+  EXPECT_EQ(r1.next()->indices, (std::vector<size_t>{0}));
 }
 
 TEST(DataDataset, LimitKeepsFirstSamples) {

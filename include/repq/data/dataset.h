@@ -17,10 +17,13 @@
 //  * skip_bad: unreadable samples (corrupt, truncated, over the pixel limit, wrong shape) are
 //    skipped with a warning naming the file; otherwise the first one (in order) throws
 //    InputError("<file>: <problem>").
-//  * Batches are decoded on `threads` threads; their content and order do not depend on it.
+//  * Samples are decoded on `threads` threads, at least `threads` at a time (so batch size 1
+//    is parallel too); batch content and order do not depend on the thread count.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -112,9 +115,16 @@ class BatchReader {
   int64_t skipped() const { return skipped_; }
 
  private:
+  struct Loaded {
+    size_t index = 0;
+    Tensor tensor;
+    std::string error;  // an InputError's message
+    std::exception_ptr fatal;
+  };
   const Dataset* dataset_;
   int64_t batch_size_;
-  size_t cursor_ = 0;
+  size_t cursor_ = 0;      // next sample to decode
+  std::deque<Loaded> ready_;  // decoded ahead, in order
   int64_t skipped_ = 0;
 };
 
