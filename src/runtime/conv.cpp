@@ -224,7 +224,7 @@ void run_conv(const ConvAttrs& at, KernelCall& call) {
   const Activation act = call.fused_activation;
 
   if (cin_g == 1 && at.group == g.in_channels) {  // depthwise (channel multiplier cout_g)
-    pool.run(g.batch * g.out_channels, [&](int64_t task) {
+    parallel_items(pool, g.batch * g.out_channels, out_plane * kk, [&](int64_t task) {
       const int64_t n = task / g.out_channels, m = task % g.out_channels;
       const int64_t c = m / cout_g;
       float* out = yd + (n * g.out_channels + m) * out_plane;

@@ -1,6 +1,10 @@
 #include "runtime/gemm.h"
 
+#include "runtime/gemm_dispatch.h"
+
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 
 #define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Core>
@@ -30,7 +34,18 @@ void product(const A& a, const B& b, float alpha, float beta, MutMap& c) {
   }
 }
 
+std::atomic<bool>& avx512_switch() {
+  static std::atomic<bool> on{sgemm_avx512_available() && std::getenv("REPQ_NO_AVX512") == nullptr};
+  return on;
+}
+
 }  // namespace
+
+bool gemm_uses_avx512() { return avx512_switch().load(std::memory_order_relaxed); }
+
+void set_gemm_avx512_for_testing(bool allow) {
+  avx512_switch().store(allow && sgemm_avx512_available());
+}
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
@@ -43,6 +58,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     } else {
       cm *= beta;
     }
+    return;
+  }
+  if (gemm_uses_avx512()) {
+    sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
   const ConstMap am(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
@@ -60,13 +79,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 
 GemmSplit plan_gemm_split(int64_t m, int64_t n, int64_t k) {
   GemmSplit s;
+  // Parts of about 4M multiply-adds, a power of two (so 2 or 4 threads share them evenly),
+  // at most 8: each part packs the operand that is not split in full, so fewer is cheaper.
   const int64_t macs = m * n * k;
-  // About 1M multiply-adds per task at least; packing costs stay small next to that.
-  int64_t parts = std::clamp<int64_t>(macs >> 20, 1, 8);
-  // Each task packs the operand that is not split in full: split the larger one.
+  int64_t parts = 1;
+  while (parts < 8 && macs > parts * (int64_t{1} << 22)) parts *= 2;
+  // Split the larger operand.
   s.by_rows = m * k > k * n;
   const int64_t extent = s.by_rows ? m : n;
-  parts = std::min(parts, std::max<int64_t>(1, extent / 16));
+  while (parts > 1 && extent / parts < 16) parts /= 2;
   s.parts = parts;
   return s;
 }

@@ -14,6 +14,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
            int64_t ldc);
 
+// The AVX-512 build of sgemm is used when the CPU supports it, unless the environment sets
+// REPQ_NO_AVX512 (results then match an AVX2-only machine). Tests switch it here.
+bool gemm_uses_avx512();
+void set_gemm_avx512_for_testing(bool allow);
+
 // How a per-image product [m x k] * [k x n] is split into tasks: along rows or columns,
 // into `parts` ranges. Depends only on the shape.
 struct GemmSplit {

@@ -13,7 +13,9 @@ namespace {
 
 // Column parts for an [m x n] = [m x k] * [k x n] product; depends on the shape only.
 int64_t column_parts(int64_t m, int64_t n, int64_t k) {
-  const int64_t parts = std::clamp<int64_t>((m * n * k) >> 20, 1, 16);
+  // About 256K multiply-adds per task: a matrix-vector product is bound by reading B, which
+  // the tasks then share out.
+  const int64_t parts = std::clamp<int64_t>((m * n * k) >> 18, 1, 16);
   return std::min(parts, std::max<int64_t>(1, n / 16));
 }
 

@@ -89,7 +89,8 @@ void run_pool(const PoolAttrs& at, KernelCall& call) {
   const float* xd = x.data<float>();
   float* yd = y.mutable_data<float>();
   const int64_t in_plane = ah.in * aw.in, out_plane = ah.out * aw.out;
-  call.pool().run(x.dim(0) * x.dim(1), [&](int64_t p) {
+  const int64_t cost = out_plane * ah.kernel * aw.kernel;
+  parallel_items(call.pool(), x.dim(0) * x.dim(1), cost, [&](int64_t p) {
     if (at.is_max) {
       max_plane(xd + p * in_plane, yd + p * out_plane, ah, aw);
     } else {
@@ -136,7 +137,8 @@ void run_global_pool(KernelCall& call) {
   const int64_t plane = dims_product(x.shape(), 2, x.rank());
   const float* xd = x.data<float>();
   float* yd = y.mutable_data<float>();
-  parallel_chunks(call.pool(), x.dim(0) * x.dim(1), 64, [&](int64_t b, int64_t e) {
+  const int64_t per_task = std::max<int64_t>(1, (int64_t{1} << 15) / std::max<int64_t>(plane, 1));
+  parallel_chunks(call.pool(), x.dim(0) * x.dim(1), per_task, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       const float* src = xd + p * plane;
       if constexpr (kMax) {

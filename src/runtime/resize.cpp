@@ -176,7 +176,7 @@ void run_resize(const ResizeAttrs& at, KernelCall& call) {
   const int64_t planes = x.numel() / (in_w * in_h);
   const float* xd = x.data<float>();
   float* yd = y.mutable_data<float>();
-  call.pool().run(planes, [&](int64_t p) {
+  parallel_items(call.pool(), planes, out_h * out_w * 4, [&](int64_t p) {
     const float* src = xd + p * in_h * in_w;
     float* dst = yd + p * out_h * out_w;
     for (int64_t oy = 0; oy < out_h; ++oy) {

@@ -72,4 +72,16 @@ void parallel_chunks(ThreadPool& pool, int64_t n, int64_t chunk, const F& f) {
   });
 }
 
+// Calls f(i) for every i in [0, n), items grouped into tasks of about `grain` units of work
+// when one item costs `cost` units (tiny tasks cost more in hand-off than they compute). The
+// grouping depends on n and cost only.
+template <class F>
+void parallel_items(ThreadPool& pool, int64_t n, int64_t cost, const F& f,
+                    int64_t grain = int64_t{1} << 15) {
+  const int64_t per_task = cost >= grain ? 1 : grain / (cost < 1 ? 1 : cost);
+  parallel_chunks(pool, n, per_task, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) f(i);
+  });
+}
+
 }  // namespace repq::runtime

@@ -5,6 +5,7 @@
 
 #include "repq/error.h"
 #include "repq/runtime/executor.h"
+#include "runtime/gemm.h"
 #include "support/test_util.h"
 
 namespace repq::test {
@@ -80,6 +81,7 @@ class RuntimeConvCases : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(RuntimeConvCases, MatchesNaiveLoops) {
   const ConvCase& c = GetParam();
+  const bool avx512 = runtime::gemm_uses_avx512();
   const std::string text = header() + "g (float" + shape_str(c.x) + " x) => (float y) <float" +
                            shape_str(c.w) + " w" +
                            (c.bias ? ", float[" + std::to_string(c.w[0]) + "] b" : "") + ">\n{ y = Conv " +
@@ -91,6 +93,12 @@ TEST_P(RuntimeConvCases, MatchesNaiveLoops) {
   Shape out;
   const std::vector<float> want = naive_conv(x, w, b, c.ref, out);
   expect_close(run_one(model, x), want, out);
+  if (avx512) {  // the AVX2 GEMM too, on a machine that would pick AVX-512
+    runtime::set_gemm_avx512_for_testing(false);
+    const Tensor y = run_one(model, x);
+    runtime::set_gemm_avx512_for_testing(true);
+    expect_close(y, want, out);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
