@@ -31,8 +31,12 @@ void valid_range(const WindowAxis& a, int64_t tap, int64_t& lo, int64_t& hi) {
   hi = std::clamp(hi, lo, a.out);
 }
 
+constexpr int64_t kLanes = 8;
+int64_t round_up_lanes(int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
 // out[i] = bias + sum over the 3 rows r of w[r][0] * a_r[i] + w[r][1] * b_r[i] + w[r][2] * c_r[i],
-// as fused multiply-adds in that order (vector and scalar paths give identical results).
+// as fused multiply-adds in that order, for i in [0, round_up_lanes(n)): the caller makes
+// that many elements readable and writable.
 inline void taps3x3(const float* const a[3], const float* const b[3], const float* const c[3],
                     const float* w, float bias, float* out, int64_t n) {
   int64_t i = 0;
@@ -40,7 +44,21 @@ inline void taps3x3(const float* const a[3], const float* const b[3], const floa
   const __m256 vb = _mm256_set1_ps(bias);
   __m256 vw[9];
   for (int k = 0; k < 9; ++k) vw[k] = _mm256_set1_ps(w[k]);
-  for (; i + 8 <= n; i += 8) {
+  // Two vectors per step: independent chains keep both FMA units busy.
+  for (; i + 2 * kLanes <= round_up_lanes(n); i += 2 * kLanes) {
+    __m256 acc0 = vb, acc1 = vb;
+    for (int r = 0; r < 3; ++r) {
+      acc0 = _mm256_fmadd_ps(vw[3 * r], _mm256_loadu_ps(a[r] + i), acc0);
+      acc1 = _mm256_fmadd_ps(vw[3 * r], _mm256_loadu_ps(a[r] + i + kLanes), acc1);
+      acc0 = _mm256_fmadd_ps(vw[3 * r + 1], _mm256_loadu_ps(b[r] + i), acc0);
+      acc1 = _mm256_fmadd_ps(vw[3 * r + 1], _mm256_loadu_ps(b[r] + i + kLanes), acc1);
+      acc0 = _mm256_fmadd_ps(vw[3 * r + 2], _mm256_loadu_ps(c[r] + i), acc0);
+      acc1 = _mm256_fmadd_ps(vw[3 * r + 2], _mm256_loadu_ps(c[r] + i + kLanes), acc1);
+    }
+    _mm256_storeu_ps(out + i, acc0);
+    _mm256_storeu_ps(out + i + kLanes, acc1);
+  }
+  for (; i < n; i += kLanes) {
     __m256 acc = vb;
     for (int r = 0; r < 3; ++r) {
       acc = _mm256_fmadd_ps(vw[3 * r], _mm256_loadu_ps(a[r] + i), acc);
@@ -61,14 +79,17 @@ inline void taps3x3(const float* const a[3], const float* const b[3], const floa
   }
 }
 
-// Depthwise 3x3, stride 1 or 2, dilation 1: the plane is copied into a zero-padded buffer
-// (for stride 2 split into even and odd columns), so every output takes the same 9 taps.
+// Depthwise 3x3, stride 1 or 2, dilation 1. The plane is first copied into a zero-padded
+// buffer, so every output takes the same 9 taps in the same order. Stride 1 then runs over the
+// padded plane as one flat row (outputs in the 2 padding columns of each row are computed and
+// dropped).
 template <int S>
 void depthwise_plane_3x3(const float* in, const float* w, float bias, float* out,
                          const WindowAxis& ah, const WindowAxis& aw) {
   const int64_t ph = (ah.out - 1) * S + 3, pw = (aw.out - 1) * S + 3;
-  thread_local std::vector<float> padded, split;
-  padded.assign(static_cast<size_t>(ph * pw), 0.0f);
+  thread_local std::vector<float> padded, tmp;
+  // Slack past the end for the flat row's overrun (2 rows + 2 + a vector).
+  padded.assign(static_cast<size_t>(ph * pw + 2 * pw + 2 * kLanes), 0.0f);
   for (int64_t y = 0; y < ph; ++y) {
     const int64_t iy = y - ah.pad_begin;
     if (iy < 0 || iy >= ah.in) continue;
@@ -79,29 +100,29 @@ void depthwise_plane_3x3(const float* in, const float* w, float bias, float* out
                   static_cast<size_t>(x1 - x0) * sizeof(float));
   }
   if constexpr (S == 1) {
+    const int64_t n = ah.out * pw;  // flat outputs, pw per row
+    tmp.resize(static_cast<size_t>(round_up_lanes(n)));
+    const float* p = padded.data();
+    const float* a[3] = {p, p + pw, p + 2 * pw};
+    const float* b[3] = {a[0] + 1, a[1] + 1, a[2] + 1};
+    const float* c[3] = {a[0] + 2, a[1] + 2, a[2] + 2};
+    taps3x3(a, b, c, w, bias, tmp.data(), n);
+    for (int64_t oy = 0; oy < ah.out; ++oy)
+      std::memcpy(out + oy * aw.out, tmp.data() + oy * pw,
+                  static_cast<size_t>(aw.out) * sizeof(float));
+  } else {
+    // Stride 2: the stride-1 outputs of the even rows, of which every other one is kept (the
+    // same 9 taps in the same order as a strided loop, but contiguous loads).
+    const int64_t n = pw - 2;
+    tmp.resize(static_cast<size_t>(round_up_lanes(n)));
     for (int64_t oy = 0; oy < ah.out; ++oy) {
-      const float* r = padded.data() + oy * pw;
-      const float* a[3] = {r, r + pw, r + 2 * pw};
+      const float* p = padded.data() + 2 * oy * pw;
+      const float* a[3] = {p, p + pw, p + 2 * pw};
       const float* b[3] = {a[0] + 1, a[1] + 1, a[2] + 1};
       const float* c[3] = {a[0] + 2, a[1] + 2, a[2] + 2};
-      taps3x3(a, b, c, w, bias, out + oy * aw.out, aw.out);
-    }
-  } else {
-    // Row y: even columns [0, ne), then odd columns [ne, ne + no).
-    const int64_t ne = (pw + 1) / 2, no = pw / 2, len = ne + no;
-    split.resize(static_cast<size_t>(ph * len));
-    for (int64_t y = 0; y < ph; ++y) {
-      const float* src = padded.data() + y * pw;
-      float* e = split.data() + y * len;
-      for (int64_t j = 0; j < ne; ++j) e[j] = src[2 * j];
-      for (int64_t j = 0; j < no; ++j) e[ne + j] = src[2 * j + 1];
-    }
-    for (int64_t oy = 0; oy < ah.out; ++oy) {
-      const float* r = split.data() + oy * S * len;
-      const float* a[3] = {r, r + len, r + 2 * len};
-      const float* b[3] = {a[0] + ne, a[1] + ne, a[2] + ne};
-      const float* c[3] = {a[0] + 1, a[1] + 1, a[2] + 1};
-      taps3x3(a, b, c, w, bias, out + oy * aw.out, aw.out);
+      taps3x3(a, b, c, w, bias, tmp.data(), n);
+      float* o = out + oy * aw.out;
+      for (int64_t ox = 0; ox < aw.out; ++ox) o[ox] = tmp[static_cast<size_t>(2 * ox)];
     }
   }
 }
