@@ -36,6 +36,16 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
+// kModel with an initializer "w0" of the given dims and no data yet (the text parser declares
+// w0 in value_info only).
+onnx::TensorProto* add_w0(onnx::ModelProto& mp, std::initializer_list<int64_t> dims) {
+  auto* w = mp.mutable_graph()->add_initializer();
+  w->set_name("w0");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) w->add_dims(d);
+  return w;
+}
+
 bool contains(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
 }
@@ -185,12 +195,7 @@ g (float[2] x) => (float[2] y)
 TEST(CliInfoBadInput, TensorByteSizeMismatch) {
   test::TempDir tmp;
   auto mp = text_proto(kModel);
-  auto* w = mp.mutable_graph()->add_initializer();
-  w->set_name("w0");
-  w->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : {8, 3, 3, 3}) w->add_dims(d);
-  w->set_raw_data(std::string(100, '\0'));
-  // The text parser put w0 in value_info; an initializer of that name now has a wrong size.
+  add_w0(mp, {8, 3, 3, 3})->set_raw_data(std::string(100, '\0'));
   write_bytes(tmp.file("b.onnx"), mp.SerializeAsString());
   expect_refused(tmp.file("b.onnx"),
                  "tensor 'w0': raw_data has 100 bytes but shape [8,3,3,3] of float32 needs 864");
@@ -199,10 +204,7 @@ TEST(CliInfoBadInput, TensorByteSizeMismatch) {
 TEST(CliInfoBadInput, AbsurdDimensions) {
   test::TempDir tmp;
   auto mp = text_proto(kModel);
-  auto* w = mp.mutable_graph()->add_initializer();
-  w->set_name("w0");
-  w->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : {int64_t{1} << 40, int64_t{1} << 40}) w->add_dims(d);
+  add_w0(mp, {int64_t{1} << 40, int64_t{1} << 40});
   write_bytes(tmp.file("big.onnx"), mp.SerializeAsString());
   expect_refused(tmp.file("big.onnx"), "more elements than int64 can count");
 }
@@ -219,10 +221,7 @@ g (float[2] x) => (float[2] y) { y = Relu (x) }
 TEST(CliInfoBadInput, ExternalDataEscapingTheFolderIsRefused) {
   test::TempDir tmp;
   auto mp = text_proto(kModel);
-  auto* w = mp.mutable_graph()->add_initializer();
-  w->set_name("w0");
-  w->set_data_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : {8, 3, 3, 3}) w->add_dims(d);
+  auto* w = add_w0(mp, {8, 3, 3, 3});
   w->set_data_location(onnx::TensorProto::EXTERNAL);
   auto* kv = w->add_external_data();
   kv->set_key("location");
