@@ -92,7 +92,7 @@ struct Executor::Impl {
   std::vector<Step> steps;
   std::unordered_map<std::string, int> ids;
   std::vector<std::string> names;
-  std::vector<std::pair<int, Tensor>> constants;  // initializers not overridable by inputs
+  std::vector<std::pair<int, Tensor>> constants;  // initializers (a fed input of that name wins)
   std::vector<int> feedable;                      // value id -> index into graph.inputs or -1
   std::vector<std::string> input_names, output_names;
   std::vector<int> output_ids;
