@@ -45,4 +45,14 @@ struct EvalOptions {
 };
 int run_eval(const EvalOptions& o);
 
+struct FuseCmdOptions {
+  std::string model;
+  std::string output;  // -o; required unless dry_run
+  bool dry_run = false;
+  bool json = false;
+  double tolerance = 1e-4;  // relative, per fold
+  int threads = 1;
+};
+int run_fuse(const FuseCmdOptions& o);
+
 }  // namespace repq::cli

@@ -98,6 +98,21 @@ int main(int argc, char** argv) {
   eval_cmd->add_flag("--json", eval.json, "Print JSON (schema repq.eval/1, see docs/cli-json.md)");
   add_data_flags(eval_cmd, eval.flags);
 
+  repq::cli::FuseCmdOptions fuse;
+  auto* fuse_cmd = app.add_subcommand(
+      "fuse", "Fold re-parameterizable branches (RepVGG, QARepVGG, MobileOne, ACNet, DBB, Conv+BN) "
+              "into one Conv each, every fold checked on random input");
+  fuse_cmd->add_option("model", fuse.model, "ONNX model")->required();
+  fuse_cmd->add_option("-o,--output", fuse.output, "Write the fused model here");
+  fuse_cmd->add_flag("--dry-run", fuse.dry_run, "Only list what would be folded (and check it)");
+  fuse_cmd->add_flag("--json", fuse.json, "Print JSON (schema repq.fuse/1, see docs/cli-json.md)");
+  fuse_cmd->add_option("--tolerance", fuse.tolerance,
+                       "Largest accepted max|before-after| / max|before| per fold; a fold that "
+                       "misses it is left unfolded and the exit code is 3")
+      ->check(CLI::NonNegativeNumber);
+  fuse_cmd->add_option("--threads", fuse.threads, "Threads for the checks (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -115,6 +130,7 @@ int main(int argc, char** argv) {
     setup_logging(quiet ? -1 : verbose);
     if (*info_cmd) return repq::cli::run_info(info);
     if (*run_cmd) return repq::cli::run_run(run);
+    if (*fuse_cmd) return repq::cli::run_fuse(fuse);
     if (*eval_cmd) {
       eval.quiet = quiet;
       return repq::cli::run_eval(eval);
