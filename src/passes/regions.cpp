@@ -30,8 +30,6 @@ struct Branch {
   bool absorbed = false;
 };
 
-int64_t kernel_size(const ConvMap& m) { return static_cast<int64_t>(m.w.size()); }
-
 class Finder {
  public:
   explicit Finder(const GraphFacts& f) : f_(f), g_(f.graph()), ix_(f.index()) {}
@@ -86,9 +84,11 @@ class Finder {
       std::string why;
       const bool both_convs = !cu.map.is_diagonal() && !op.map.is_diagonal();
       bool ok = compose_maps(cu.map, op.map, out, why);
-      if (ok && both_convs && kernel_size(out) > kernel_size(cu.map) + kernel_size(op.map)) {
+      const int64_t mid = cu.map.cout;
+      if (ok && both_convs && mid < cu.map.cin && mid < op.map.cout) {
         ok = false;
-        why = "the composed kernel would be larger than the two kernels";
+        why = "a bottleneck (" + std::to_string(cu.map.cin) + "->" + std::to_string(mid) + "->" +
+              std::to_string(op.map.cout) + " channels): one conv would be larger than the two";
       }
       if (ok) {
         Cand c{cu.source, std::move(cu.nodes), std::move(out), cu.stop_reason};
