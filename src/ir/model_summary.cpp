@@ -1,5 +1,6 @@
 #include "repq/ir/model_summary.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -129,6 +130,22 @@ std::string summary_to_json(const ModelSummary& s) {
                           {"depthwise", c.depthwise()},
                           {"bias", c.has_bias}});
   }
+  if (s.blocks_analysed) {
+    j["reparam_blocks"] = nlohmann::ordered_json::array();
+    for (const auto& b : s.reparam_blocks)
+      j["reparam_blocks"].push_back({{"kind", b.kind},
+                                     {"input", b.input},
+                                     {"output", b.output},
+                                     {"nodes", b.nodes},
+                                     {"in_channels", b.in_channels},
+                                     {"out_channels", b.out_channels},
+                                     {"kernel", b.kernel},
+                                     {"strides", b.strides},
+                                     {"groups", b.groups}});
+    j["reparam_not_foldable"] = nlohmann::ordered_json::array();
+    for (const auto& n : s.not_foldable)
+      j["reparam_not_foldable"].push_back({{"node", n.node}, {"op", n.op}, {"reason", n.reason}});
+  }
   return j.dump(2) + "\n";
 }
 
@@ -162,6 +179,27 @@ std::string summary_to_text(const ModelSummary& s) {
          << std::string(k.size() < 8 ? 8 - k.size() : 1, ' ') << st
          << std::string(st.size() < 8 ? 8 - st.size() : 1, ' ') << grp
          << (c.op_type == "ConvTranspose" ? "  transposed" : "") << "\n";
+    }
+  }
+  if (s.blocks_analysed) {
+    os << "\nRe-parameterizable blocks (" << s.reparam_blocks.size() << ", repq fuse folds each into one Conv)"
+       << (s.reparam_blocks.empty() ? "\n" : ":\n");
+    size_t wk = 4, wo = 6;
+    for (const auto& b : s.reparam_blocks) wk = std::max(wk, b.kind.size()), wo = std::max(wo, b.output.size());
+    if (!s.reparam_blocks.empty())
+      os << "  kind" << std::string(wk - 4 + 2, ' ') << "nodes  output" << std::string(wo - 6 + 2, ' ')
+         << "conv\n";
+    for (const auto& b : s.reparam_blocks) {
+      std::string conv = std::to_string(b.in_channels) + "->" + std::to_string(b.out_channels) + " " + join(b.kernel, "x");
+      if (!b.strides.empty() && (b.strides[0] != 1 || b.strides.back() != 1)) conv += " s" + join(b.strides, ",");
+      if (b.groups != 1) conv += " g" + std::to_string(b.groups);
+      const std::string n = std::to_string(b.nodes);
+      os << "  " << b.kind << std::string(wk - b.kind.size() + 2, ' ') << n << std::string(n.size() < 7 ? 7 - n.size() : 1, ' ')
+         << b.output << std::string(wo - b.output.size() + 2, ' ') << conv << "\n";
+    }
+    if (!s.not_foldable.empty()) {
+      os << "Not foldable (" << s.not_foldable.size() << "):\n";
+      for (const auto& n : s.not_foldable) os << "  " << n.node << " (" << n.op << "): " << n.reason << "\n";
     }
   }
   return os.str();

@@ -38,6 +38,17 @@ std::string pad(std::string s, size_t w) {
 
 }  // namespace
 
+void add_reparam_blocks(ModelSummary& s, const Model& model) {
+  const FuseReport r = find_foldable_blocks(model);
+  s.blocks_analysed = true;
+  s.reparam_blocks.clear();
+  for (const auto& f : r.folds)
+    s.reparam_blocks.push_back({f.kind, f.input, f.output, f.nodes_before, f.in_channels, f.out_channels, f.groups,
+                                f.kernel, f.strides});
+  s.not_foldable.clear();
+  for (const auto& n : r.near_misses) s.not_foldable.push_back({n.node, n.op, n.reason});
+}
+
 std::string fuse_report_to_json(const FuseReport& r) {
   nlohmann::ordered_json j;
   j["schema"] = "repq.fuse/1";

@@ -12,7 +12,7 @@ const std::set<std::string, std::less<>>& channel_preserving() {
   static const std::set<std::string, std::less<>> ops = {
       "Identity", "Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSwish", "HardSigmoid", "Tanh",
       "Elu", "Selu", "BatchNormalization", "AveragePool", "MaxPool", "Add", "Sub", "Mul", "Div",
-      "Dropout", "Neg", "Abs", "Softplus", "Mish", "Gelu"};
+      "Dropout", "Neg", "Abs", "Softplus", "Mish", "Gelu", "Pad"};
   return ops;
 }
 
@@ -133,6 +133,33 @@ LinearOp average_pool_op(const GraphFacts& f, const Node& n) {
   return unary(n.inputs[0], std::move(m));
 }
 
+// Pad with zeros on H and W only: the identity map with those pads (PyTorch exports
+// AvgPool2d(padding=p) as Pad -> AveragePool).
+LinearOp pad_op(const GraphFacts& f, const Node& n) {
+  const std::string mode = n.attr_string("mode", "constant");
+  if (mode != "constant") return none("Pad mode=" + mode + " is not zero padding");
+  std::vector<int64_t> p = n.attr_ints("pads");
+  if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
+    const Tensor* t = f.constant(n.inputs[1]);
+    if (!t) return none("Pad amounts are not constant");
+    p = t->to_int64s();
+  }
+  if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+    const Tensor* v = f.constant(n.inputs[2]);
+    if (!v || v->numel() != 1 || v->to_doubles()[0] != 0.0) return none("Pad with a non-zero value");
+  }
+  if (n.inputs.size() > 3 && !n.inputs[3].empty()) return none("Pad with axes");
+  if (n.attr_float("value", 0.0f) != 0.0f) return none("Pad with a non-zero value");
+  if (p.size() != 8 || p[0] || p[1] || p[4] || p[5]) return none("Pad of other axes than H and W");
+  const std::array<int64_t, 4> pads{p[2], p[3], p[6], p[7]};
+  if (!pads_ok(pads)) return none("Pad with negative amounts (a crop)");
+  const int64_t c = f.channels(n.inputs[0]);
+  if (c <= 0) return none("Pad input channels unknown");
+  ConvMap m = ConvMap::identity(c);
+  m.pads = pads;
+  return unary(n.inputs[0], std::move(m));
+}
+
 LinearOp binary_op(const GraphFacts& f, const Node& n) {
   if (n.inputs.size() != 2) return none(n.op_type + " without two inputs");
   const Tensor* c0 = f.constant(n.inputs[0]);
@@ -234,6 +261,7 @@ LinearOp classify_node(const GraphFacts& f, const Node& n) {
   if (n.op_type == "Conv") return conv_op(f, n);
   if (n.op_type == "BatchNormalization") return batch_norm_op(f, n);
   if (n.op_type == "AveragePool") return average_pool_op(f, n);
+  if (n.op_type == "Pad") return pad_op(f, n);
   if (n.op_type == "Add" || n.op_type == "Sub" || n.op_type == "Mul" || n.op_type == "Div") return binary_op(f, n);
   if (n.op_type == "Identity") {
     if (f.constant(n.inputs[0])) return none("Identity of a constant");

@@ -206,6 +206,26 @@ TEST(PassesFuseBlocks, QARepVGGV2AvgPoolBranchIsOneNinthOnTheDiagonal) {
       EXPECT_NEAR(w[(o * 4 + i) * 9 + 0], (w3[(o * 4 + i) * 9 + 0] + (i == o ? 1.0 / 9 : 0.0)) * post.t[o], 1e-5);
 }
 
+// PyTorch exports AvgPool2d(3, 1, 1) as a zero Pad then an unpadded AveragePool.
+TEST(PassesFuseBlocks, QARepVGGV2AsPyTorchExportsItWithPad) {
+  std::string text = qarepvgg(true);
+  text.replace(text.find("  p = AveragePool"), text.find("  s2 = Add") - text.find("  p = AveragePool"),
+               "  q = Pad (x, pp)\n  p = AveragePool <kernel_shape = [3,3]> (q)\n");
+  text.replace(text.find("float[4,4,1,1] w1, "), 19, "float[4,4,1,1] w1, int64[8] pp = {0,0,1,1,0,0,1,1}, ");
+  const Model m = block_model(text);
+  Model f;
+  const FuseReport r = fuse_checked(m, {1, 4, 8, 8}, f);
+  ASSERT_EQ(r.folds.size(), 1u);
+  EXPECT_EQ(r.folds[0].kind, "QARepVGG-V2");
+  EXPECT_EQ(r.folds[0].nodes_before, 8u);
+  EXPECT_EQ(ops(f), (std::map<std::string, size_t>{{"Conv", 1}, {"Relu", 1}}));
+  Model direct;
+  fuse_checked(block_model(qarepvgg(true)), {1, 4, 8, 8}, direct);
+  const auto a = init(f, only_conv(f)->inputs[1]), b = init(direct, only_conv(direct)->inputs[1]);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6);
+}
+
 TEST(PassesFuseBlocks, ConvThenBNAndStandaloneBNAfterABiasedConv) {
   const Model m = block_model(R"(
 g (float[1,3,6,6] x) => (float[1,5,6,6] z) <float[5,3,3,3] w, float[5,5,1,1] w2, float[5] b2, )" +

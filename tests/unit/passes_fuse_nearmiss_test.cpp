@@ -89,6 +89,19 @@ TEST(PassesFuseNearMiss, AvgPoolWithoutCountIncludePad) {
   EXPECT_TRUE(has_reason(r, "count_include_pad=0"));
 }
 
+TEST(PassesFuseNearMiss, ReflectPadBeforeTheAvgPool) {
+  const auto r = near_miss_reasons(R"(
+g (float[1,4,8,8] x) => (float z) <float[4,4,3,3] w3, float[4] b3, int64[8] pp = {0,0,1,1,0,0,1,1}>
+{
+  c3 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w3, b3)
+  q = Pad <mode = "reflect"> (x, pp)
+  p = AveragePool <kernel_shape = [3,3]> (q)
+  y = Add (c3, p)
+  z = Relu (y)
+})", {1, 4, 8, 8});
+  EXPECT_TRUE(has_reason(r, "'q': Pad mode=reflect is not zero padding"));
+}
+
 TEST(PassesFuseNearMiss, BranchOutputUsedElsewhere) {
   const auto r = near_miss_reasons(R"(
 g (float[1,4,8,8] x) => (float z, float c1) <float[4,4,3,3] w3, float[4] b3, float[4,4,1,1] w1, float[4] b1>

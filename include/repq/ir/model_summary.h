@@ -20,6 +20,21 @@ struct ConvSummary {
   bool depthwise() const { return groups > 1 && groups == in_channels && in_channels == out_channels; }
 };
 
+// A re-parameterizable block that `repq fuse` would fold (filled by add_reparam_blocks() in
+// repq/passes/fuse.h; summarize() leaves these empty).
+struct BlockSummary {
+  std::string kind;  // RepVGG, QARepVGG, MobileOne, ... (docs/fuse.md)
+  std::string input, output;
+  size_t nodes = 0;  // nodes folded into one Conv
+  int64_t in_channels = 0, out_channels = 0, groups = 1;
+  std::vector<int64_t> kernel, strides;
+};
+
+// A block that looks re-parameterizable but cannot be folded exactly, and why.
+struct NotFoldableSummary {
+  std::string node, op, reason;
+};
+
 struct ModelSummary {
   std::string path;
   int64_t ir_version = 0;
@@ -32,6 +47,9 @@ struct ModelSummary {
   uint64_t parameter_bytes = 0;
   std::map<std::string, int64_t> parameters_by_dtype;
   std::vector<ConvSummary> convs;
+  bool blocks_analysed = false;  // the two lists below were filled
+  std::vector<BlockSummary> reparam_blocks;
+  std::vector<NotFoldableSummary> not_foldable;
 };
 
 ModelSummary summarize(const Model& m, const std::string& path);

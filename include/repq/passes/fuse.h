@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "repq/ir/graph.h"
+#include "repq/ir/model_summary.h"
 
 namespace repq {
 
@@ -64,6 +65,10 @@ struct FuseReport {
 FuseReport fuse_branches(Model& model, const FuseOptions& opts = {});
 // Analysis only (no check, no change): what fuse_branches would fold.
 FuseReport find_foldable_blocks(const Model& model);
+
+// Fills the "Re-parameterizable blocks" part of a `repq info` summary from
+// find_foldable_blocks().
+void add_reparam_blocks(ModelSummary& s, const Model& model);
 
 // The JSON document of `repq fuse --json` (schema repq.fuse/1, docs/cli-json.md).
 std::string fuse_report_to_json(const FuseReport& r);
