@@ -35,7 +35,11 @@ class Finder {
   explicit Finder(const GraphFacts& f) : f_(f), g_(f.graph()), ix_(f.index()) {}
 
   Analysis run() {
-    for (size_t idx : topo_order(g_)) visit(idx);
+    for (const auto& [v, users] : ix_.consumers) remaining_[v] = users.size();
+    for (size_t idx : topo_order(g_)) {
+      visit(idx);
+      release_inputs(idx);
+    }
     Analysis a;
     a.near_misses = std::move(near_);
     for (auto& [out, c] : cands_) {
@@ -62,6 +66,23 @@ class Finder {
     if (!cands_.count(v) || ix_.graph_outputs.count(v)) return false;
     auto it = ix_.consumers.find(v);
     return it != ix_.consumers.end() && it->second.size() == 1 && it->second[0] == idx;
+  }
+
+  // Once every consumer of a value has been visited its candidate cannot grow: a single-node
+  // candidate is never folded, so its kernel copy is dropped (keeps `repq info` small on big
+  // deploy-form models).
+  void release_inputs(size_t idx) {
+    std::set<std::string> seen;
+    for (const auto& in : g_.nodes[idx].inputs) {
+      if (in.empty() || !seen.insert(in).second) continue;
+      auto r = remaining_.find(in);
+      if (r == remaining_.end() || --r->second > 0) continue;
+      auto c = cands_.find(in);
+      if (c != cands_.end() && c->second.nodes.size() < 2) {
+        c->second.map.w = {};
+        c->second.map.b = {};
+      }
+    }
   }
 
   void visit(size_t idx) {
@@ -207,6 +228,7 @@ class Finder {
   const GraphIndex& ix_;
   std::map<std::string, Cand> cands_;
   std::map<size_t, std::string> not_linear_;
+  std::map<std::string, size_t, std::less<>> remaining_;  // consumers not visited yet
   std::vector<NearMiss> near_;
 };
 
