@@ -1,4 +1,5 @@
 // `repq fuse` output: JSON (schema repq.fuse/1) and the text table.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -81,6 +82,7 @@ std::string fuse_report_to_json(const FuseReport& r) {
     e["max_rel_diff"] = f.verified ? nlohmann::ordered_json(f.max_rel_diff) : nlohmann::ordered_json(nullptr);
     e["passed"] = f.passed;
     e["applied"] = f.applied;
+    e["check_error"] = f.check_error.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(f.check_error);
     j["folds"].push_back(std::move(e));
   }
   j["near_misses"] = nlohmann::ordered_json::array();
@@ -90,7 +92,8 @@ std::string fuse_report_to_json(const FuseReport& r) {
 
 std::string fuse_report_to_text(const FuseReport& r) {
   std::ostringstream os;
-  const bool any_verified = std::any_of(r.folds.begin(), r.folds.end(), [](const FoldRecord& f) { return f.verified; });
+  const bool any_verified = std::any_of(r.folds.begin(), r.folds.end(),
+                                       [](const FoldRecord& f) { return f.verified || !f.check_error.empty(); });
   if (!r.path.empty()) os << r.path << "\n";
   os << (r.dry_run ? "Would fold " : "Folded ") << r.folds.size() << " block" << (r.folds.size() == 1 ? "" : "s");
   if (!r.dry_run) os << " (graph " << r.nodes_before << " -> " << r.nodes_after << " nodes)";
@@ -112,6 +115,8 @@ std::string fuse_report_to_text(const FuseReport& r) {
       if (f.verified)
         os << pad(sci(f.max_abs_diff), 9) << pad(sci(f.max_rel_diff), 9)
            << (f.passed ? "ok" : "FAILED (left unfolded)");
+      else if (!f.check_error.empty())
+        os << "check failed (left unfolded): " << f.check_error;
       os << "\n";
     }
   }

@@ -16,12 +16,13 @@ const std::set<std::string, std::less<>>& channel_preserving() {
   return ops;
 }
 
-std::vector<double> doubles(const Tensor& t) { return t.cast(DType::kFloat32).cast(DType::kFloat64).to_doubles(); }
-
-bool is_float(const Tensor& t) {
-  return t.dtype() == DType::kFloat32 || t.dtype() == DType::kFloat16 || t.dtype() == DType::kFloat64 ||
-         t.dtype() == DType::kBFloat16;
+std::vector<double> doubles(const Tensor& t) {
+  const auto s = t.span<float>();
+  return {s.begin(), s.end()};
 }
+
+// The fused Conv is written in float32, so only float32 parameters are folded.
+bool is_float(const Tensor& t) { return t.dtype() == DType::kFloat32; }
 
 // Per-channel values of a constant that broadcasts against [N, C, H, W] along C only.
 bool per_channel(const Tensor& t, int64_t channels, std::vector<double>& out) {
@@ -65,7 +66,7 @@ LinearOp conv_op(const GraphFacts& f, const Node& n) {
   const Tensor* w = f.constant(n.inputs[1]);
   const Tensor* b = n.inputs.size() > 2 && !n.inputs[2].empty() ? f.constant(n.inputs[2]) : nullptr;
   if (!w || (n.inputs.size() > 2 && !n.inputs[2].empty() && !b)) return none("Conv weights are not constant");
-  if (w->rank() != 4 || !is_float(*w)) return none("only 2-D float Conv is folded");
+  if (w->rank() != 4 || !is_float(*w) || (b && !is_float(*b))) return none("only 2-D float32 Conv is folded");
   const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
   if (auto_pad != "NOTSET" && auto_pad != "VALID")
     return none("Conv auto_pad=" + auto_pad + " (pads depend on the input size)");
@@ -141,12 +142,12 @@ LinearOp pad_op(const GraphFacts& f, const Node& n) {
   std::vector<int64_t> p = n.attr_ints("pads");
   if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
     const Tensor* t = f.constant(n.inputs[1]);
-    if (!t) return none("Pad amounts are not constant");
+    if (!t || (t->dtype() != DType::kInt64 && t->dtype() != DType::kInt32)) return none("Pad amounts are not constant");
     p = t->to_int64s();
   }
   if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
     const Tensor* v = f.constant(n.inputs[2]);
-    if (!v || v->numel() != 1 || v->to_doubles()[0] != 0.0) return none("Pad with a non-zero value");
+    if (!v || !is_float(*v) || v->numel() != 1 || v->span<float>()[0] != 0.0f) return none("Pad with a non-zero value");
   }
   if (n.inputs.size() > 3 && !n.inputs[3].empty()) return none("Pad with axes");
   if (n.attr_float("value", 0.0f) != 0.0f) return none("Pad with a non-zero value");

@@ -39,6 +39,7 @@ struct FoldRecord {
   double max_abs_diff = 0;   // max |before - after| on the random input
   double max_rel_diff = 0;   // max_abs_diff / max |before|
   bool passed = true;        // within the tolerance (true when not verified)
+  std::string check_error;   // the check could not run (the fold is then not applied)
   bool applied = false;      // the graph was changed
 };
 
