@@ -123,6 +123,12 @@ class Finder {
                        "'" + label(g_.nodes[idx]) + "' after '" + label(g_.nodes[prev]) + "': " + why};
       return;
     }
+    const Node& n = g_.nodes[idx];
+    if (n.op_type == "BatchNormalization" && cands_.count(u) && ix_.producer.count(u) &&
+        g_.nodes[ix_.producer.at(u)].op_type == "Conv")
+      near_.push_back({label(n), n.op_type,
+                       "output of Conv '" + label(g_.nodes[ix_.producer.at(u)]) +
+                           "' is also used elsewhere: the BatchNormalization cannot be folded into it"});
     cands_[v] = Cand{u, {idx}, std::move(op.map), ""};
   }
 

@@ -104,6 +104,36 @@ g (float[1,4,8,8] x) => (float[1,4,8,8] z)
   }
 }
 
+// Branches summed in another association order: (3x3 + identity) + (1x1 + 1x1).
+TEST(PassesFuseBlocks, AnyAssociationOrderOfTheAdds) {
+  const Model m = block_model(R"(
+g (float[1,4,7,7] x) => (float[1,4,7,7] z) <float[4,4,3,3] w3, float[4] b3, float[4,4,1,1] w1, float[4] b1,
+ float[4,4,1,1] w5, float[4] b5>
+{
+  c3 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w3, b3)
+  c1 = Conv <kernel_shape = [1,1]> (x, w1, b1)
+  c5 = Conv <kernel_shape = [1,1]> (x, w5, b5)
+  a = Add (x, c3)
+  b = Add (c1, c5)
+  y = Add (b, a)
+  z = Relu (y)
+})");
+  Model f;
+  const FuseReport r = fuse_checked(m, {1, 4, 7, 7}, f);
+  ASSERT_EQ(r.folds.size(), 1u);
+  EXPECT_EQ(r.folds[0].nodes_before, 6u);
+  const Node* c = only_conv(f);
+  ASSERT_NE(c, nullptr);
+  const auto w = init(f, c->inputs[1]), b = init(f, c->inputs[2]);
+  for (int o = 0; o < 4; ++o) {
+    EXPECT_NEAR(b[o], init(m, "b3")[o] + init(m, "b1")[o] + init(m, "b5")[o], 1e-6);
+    for (int i = 0; i < 4; ++i)
+      EXPECT_NEAR(w[(o * 4 + i) * 9 + 4],
+                  init(m, "w3")[(o * 4 + i) * 9 + 4] + init(m, "w1")[o * 4 + i] + init(m, "w5")[o * 4 + i] + (i == o),
+                  1e-6);
+  }
+}
+
 TEST(PassesFuseBlocks, RepVGGStride2WithoutIdentity) {
   const Model m = block_model(R"(
 g (float[1,3,9,10] x) => (float[1,6,5,5] z) <float[6,3,3,3] w3, float[6] b3, float[6,3,1,1] w1, float[6] b1>

@@ -114,6 +114,17 @@ g (float[1,4,8,8] x) => (float z, float c1) <float[4,4,3,3] w3, float[4] b3, flo
   EXPECT_TRUE(has_reason(r, "branch output 'c1' is also used outside the block"));
 }
 
+TEST(PassesFuseNearMiss, ConvOutputUsedBesideItsBN) {
+  const auto r = near_miss_reasons(R"(
+g (float[1,4,8,8] x) => (float z, float c) <float[4,4,3,3] w3, float[4] s, float[4] b, float[4] m, float[4] v>
+{
+  c = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w3)
+  n = BatchNormalization (c, s, b, m, v)
+  z = Relu (n)
+})", {1, 4, 8, 8});
+  EXPECT_TRUE(has_reason(r, "n: output of Conv 'c' is also used elsewhere"));
+}
+
 // DBB chain with the padding on the kxk conv and a biased 1x1 before it: the border would see
 // zeros instead of the 1x1's bias.
 TEST(PassesFuseNearMiss, ChainWhosePaddingWouldSeeABias) {
