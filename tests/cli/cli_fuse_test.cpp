@@ -3,6 +3,8 @@
 // PyTorch's reference logits, has the deploy form's convs and no BatchNormalization/Add left,
 // and `repq eval` gives the deploy form's accuracy on the bundled Fashion-MNIST images.
 #include <gtest/gtest.h>
+#include <onnx/checker.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <filesystem>
 #include <fstream>
@@ -178,6 +180,15 @@ TEST_P(CliFuseModel, FusedModelMatchesPyTorchAndTheDeployForm) {
     EXPECT_LT(f["max_rel_diff"].get<double>(), 1e-4) << f["output"];
   }
   EXPECT_EQ(j["near_misses"].size(), 0u) << j["near_misses"].dump();
+
+  onnx::ModelProto mp;
+  {
+    std::ifstream in(out, std::ios::binary);
+    ASSERT_TRUE(mp.ParseFromIstream(&in));
+  }
+  EXPECT_NO_THROW(onnx::checker::check_model(mp));
+  onnx::ShapeInferenceOptions strict{true, 1, false};
+  EXPECT_NO_THROW(onnx::shape_inference::InferShapes(mp, onnx::OpSchemaRegistry::Instance(), strict));
 
   const Model fused = load_model(out);
   const auto h = op_histogram(fused.graph), hd = op_histogram(load_model(deploy).graph);
