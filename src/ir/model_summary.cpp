@@ -182,8 +182,10 @@ std::string summary_to_text(const ModelSummary& s) {
     }
   }
   if (s.blocks_analysed) {
-    os << "\nRe-parameterizable blocks (" << s.reparam_blocks.size() << ", repq fuse folds each into one Conv)"
-       << (s.reparam_blocks.empty() ? "\n" : ":\n");
+    if (s.reparam_blocks.empty())
+      os << "\nRe-parameterizable blocks: none (nothing for repq fuse to fold)\n";
+    else
+      os << "\nRe-parameterizable blocks (" << s.reparam_blocks.size() << ", repq fuse folds each into one Conv):\n";
     size_t wk = 4, wo = 6;
     for (const auto& b : s.reparam_blocks) wk = std::max(wk, b.kind.size()), wo = std::max(wo, b.output.size());
     if (!s.reparam_blocks.empty())

@@ -136,6 +136,11 @@ TEST_F(CliFuse, InfoListsTheBlocks) {
   EXPECT_EQ(j["reparam_blocks"][0]["kind"], "RepVGG");
   EXPECT_EQ(j["reparam_blocks"][0]["nodes"], 5);
   EXPECT_EQ(j["reparam_not_foldable"][0]["reason"], "nonlinearity inside (Relu 'f')");
+
+  const std::string deploy = tmp_.file("deploy.onnx");
+  ASSERT_EQ(run_repq({"fuse", model_, "-o", deploy}).exit_code, 0);
+  const auto d = run_repq({"info", deploy});
+  EXPECT_TRUE(contains(d.out, "Re-parameterizable blocks: none")) << d.out;
 }
 
 // ---- the PyTorch exports in models/ ----
