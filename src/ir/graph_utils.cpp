@@ -71,6 +71,24 @@ void topo_sort(Graph& g) {
   g.nodes = std::move(sorted);
 }
 
+namespace {
+// An initializer named like a graph input is that input's default value (ONNX IR >= 4): it
+// must agree with the input's declared type and shape, or which one holds is ambiguous.
+void check_input_default(const ValueInfo& vi, const Tensor& t) {
+  bool agree = vi.elem_type == DType::kUndefined || vi.elem_type == t.dtype();
+  if (vi.has_shape) {
+    agree = agree && vi.dims.size() == t.rank();
+    for (size_t i = 0; agree && i < vi.dims.size(); ++i)
+      agree = !vi.dims[i].known() || vi.dims[i].value == t.dim(i);
+  }
+  if (!agree)
+    throw InputError("graph input '" + vi.name + "' is declared " + dtype_name(vi.elem_type) +
+                     (vi.has_shape ? " of rank " + std::to_string(vi.dims.size()) : "") +
+                     " but its initializer (default value) is " + dtype_name(t.dtype()) +
+                     shape_str(t.shape()) + "; ambiguous, refused");
+}
+}  // namespace
+
 void validate_graph(const Graph& g) {
   std::set<std::string, std::less<>> defined;
   for (const auto& vi : g.inputs) {
@@ -78,6 +96,8 @@ void validate_graph(const Graph& g) {
     if (!defined.insert(vi.name).second)
       throw InputError("graph input '" + vi.name + "' is declared twice");
   }
+  for (const auto& vi : g.inputs)
+    if (const Tensor* t = g.initializer(vi.name)) check_input_default(vi, *t);
   for (const auto& name : g.initializer_names()) defined.insert(name);
   for (const auto& node : g.nodes) {
     for (const auto& out : node.outputs) {
@@ -94,6 +114,10 @@ void validate_graph(const Graph& g) {
                          "' is not produced by any node, initializer or graph input");
     }
   }
+  std::set<std::string_view> listed;
+  for (const auto& o : g.outputs)
+    if (!listed.insert(o.name).second)
+      throw InputError("graph output '" + o.name + "' is listed twice");
   for (const auto& o : g.outputs)
     if (!defined.count(o.name))
       throw InputError("graph output '" + o.name + "' is not produced by any node or input");

@@ -3,15 +3,27 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <cstdint>
+#include <map>
 #include <string>
 
 #include "repq/ir/graph.h"
 
 namespace repq::detail {
 
+// What a load may still allocate, and what it has read so far (LoadOptions' limits).
+struct LoadBudget {
+  int64_t max_rank = INT64_MAX;
+  uint64_t max_tensor_bytes = UINT64_MAX;
+  uint64_t max_total_tensor_bytes = UINT64_MAX;
+  uint64_t total_bytes = 0;
+  std::map<std::string, uint64_t> external_bytes;  // bytes read per external data file
+};
+
 // Where external data of tensors lives and how it may be read.
 struct ExternalDataContext {
-  std::string base_dir;  // "" refuses external data
+  std::string base_dir;         // "" refuses external data
+  LoadBudget* budget = nullptr;  // null: no limits
 };
 
 // TensorProto -> Tensor. Throws InputError("tensor 'name': problem").
@@ -28,5 +40,8 @@ void attribute_to_proto(const Attribute& a, onnx::AttributeProto* p);
 // Explains why bytes that failed to parse are not a usable ModelProto:
 // "not an ONNX model (...)" or "truncated: ...".
 std::string diagnose_unparsable(const std::string& bytes);
+// True when bytes that failed to parse do parse with protobuf's recursion limit raised from
+// 100 to 1000: the file is only nested too deeply.
+bool parses_when_nested_deeper(const std::string& bytes);
 
 }  // namespace repq::detail

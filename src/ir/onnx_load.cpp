@@ -2,7 +2,11 @@
 #include <onnx/version_converter/convert.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
+#include <string_view>
+#include <vector>
 
 #include "ir/onnx_convert.h"
 #include "repq/common/atomic_file.h"
@@ -53,6 +57,56 @@ bool constant_to_initializer(const onnx::NodeProto& np, const std::set<std::stri
   }
   g.set_initializer(np.output(0), std::move(t));
   return true;
+}
+
+std::string count_over(const char* what, int64_t n, int64_t limit, const char* option) {
+  return "the graph has " + std::to_string(n) + " " + what + ", over the limit of " +
+         std::to_string(limit) + " (LoadOptions::" + option + ")";
+}
+
+// Deepest If/Loop/Scan body nesting among `nodes` (0: no subgraph); throws past the limit.
+template <class Nodes>
+int subgraph_depth(const Nodes& nodes, int level, int limit) {
+  int deepest = 0;
+  for (const auto& np : nodes)
+    for (const auto& a : np.attribute()) {
+      std::vector<const onnx::GraphProto*> bodies;
+      if (a.has_g()) bodies.push_back(&a.g());
+      for (const auto& sg : a.graphs()) bodies.push_back(&sg);
+      for (const auto* body : bodies) {
+        if (level + 1 > limit)
+          throw InputError("node '" + np.name() + "' (" + np.op_type() + ") holds subgraphs nested " +
+                           std::to_string(level + 1) + " deep, over the limit of " +
+                           std::to_string(limit) + " (LoadOptions::max_subgraph_depth)");
+        deepest = std::max(deepest, 1 + subgraph_depth(body->node(), level + 1, limit));
+      }
+    }
+  return deepest;
+}
+
+void check_limits(const onnx::ModelProto& mp, const LoadOptions& opts) {
+  const auto& gp = mp.graph();
+  if (gp.node_size() > opts.max_nodes)
+    throw InputError(count_over("nodes", gp.node_size(), opts.max_nodes, "max_nodes"));
+  if (gp.initializer_size() > opts.max_initializers)
+    throw InputError(count_over("initializers", gp.initializer_size(), opts.max_initializers,
+                                "max_initializers"));
+  (void)subgraph_depth(gp.node(), 0, opts.max_subgraph_depth);
+  for (const auto& f : mp.functions()) (void)subgraph_depth(f.node(), 0, opts.max_subgraph_depth);
+  for (const auto* list : {&gp.input(), &gp.output(), &gp.value_info()})
+    for (const auto& vi : *list)
+      if (vi.type().tensor_type().shape().dim_size() > opts.max_rank)
+        throw InputError("value '" + vi.name() + "' is declared with rank " +
+                         std::to_string(vi.type().tensor_type().shape().dim_size()) +
+                         ", over the limit of " + std::to_string(opts.max_rank) +
+                         " (LoadOptions::max_rank)");
+  if (!opts.allow_duplicate_node_names) {
+    std::set<std::string_view> names;
+    for (const auto& np : gp.node())
+      if (!np.name().empty() && !names.insert(np.name()).second)
+        throw InputError("two nodes are named '" + np.name() +
+                         "' (node names must be unique; LoadOptions::allow_duplicate_node_names)");
+  }
 }
 
 Graph graph_from_proto(const onnx::GraphProto& gp, const ExternalDataContext& ctx) {
@@ -127,10 +181,20 @@ Model parse_model(const std::string& bytes, const std::string& name, const std::
                   const LoadOptions& opts) {
   if (bytes.empty()) throw InputError(name + ": not an ONNX model (the file is empty)");
   onnx::ModelProto mp;
-  if (!mp.ParseFromString(bytes)) throw InputError(name + ": " + detail::diagnose_unparsable(bytes));
+  if (!mp.ParseFromString(bytes)) {
+    if (detail::parses_when_nested_deeper(bytes))
+      throw InputError(name + ": messages are nested more than 100 levels deep (protobuf's "
+                              "recursion limit; deeply nested subgraphs or types); refused");
+    throw InputError(name + ": " + detail::diagnose_unparsable(bytes));
+  }
   if (!mp.has_graph() || mp.ir_version() <= 0)
     throw InputError(name + ": not an ONNX model (" +
                      (mp.has_graph() ? std::string("no ir_version") : std::string("no graph")) + ")");
+  try {
+    check_limits(mp, opts);
+  } catch (const InputError& e) {
+    throw InputError(name + ": " + e.what());
+  }
   int64_t opset = default_opset(mp);
   if (opset <= 0) throw InputError(name + ": the model imports no opset of the default ONNX domain");
   if (opset > opts.max_opset)
@@ -155,7 +219,8 @@ Model parse_model(const std::string& bytes, const std::string& name, const std::
   }
   Model m;
   try {
-    m = model_from_proto(mp, ExternalDataContext{base_dir});
+    detail::LoadBudget budget{opts.max_rank, opts.max_tensor_bytes, opts.max_total_tensor_bytes, 0, {}};
+    m = model_from_proto(mp, ExternalDataContext{base_dir, &budget});
     if (opts.validate) validate_graph(m.graph);
   } catch (const InputError& e) {
     throw InputError(name + ": " + e.what());
@@ -164,6 +229,14 @@ Model parse_model(const std::string& bytes, const std::string& name, const std::
 }
 
 Model load_model(const std::string& path, const LoadOptions& opts) {
+  std::error_code ec;
+  const uint64_t size = std::filesystem::is_regular_file(path, ec)
+                            ? std::filesystem::file_size(path, ec) : 0;
+  if (!ec && size > opts.max_file_bytes)
+    throw InputError(path + ": the file is " + std::to_string(size) + " bytes, over the limit of " +
+                     std::to_string(opts.max_file_bytes) +
+                     " (protobuf cannot parse ONNX files of 2 GiB or more; store the weights "
+                     "as external data); refused before reading");
   const std::string bytes = read_file(path, opts.max_file_bytes);
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";

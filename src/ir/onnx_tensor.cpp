@@ -1,11 +1,13 @@
 // TensorProto <-> Tensor, including ONNX's external data files.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "ir/onnx_convert.h"
+#include "repq/common/atomic_file.h"
 #include "repq/error.h"
 
 namespace repq::detail {
@@ -16,6 +18,20 @@ namespace {
 
 [[noreturn]] void bad(const onnx::TensorProto& p, const std::string& what) {
   throw InputError("tensor '" + p.name() + "': " + what);
+}
+
+// Counts `bytes` against the per-tensor and total limits before they are allocated.
+void charge(const onnx::TensorProto& p, const ExternalDataContext& ctx, uint64_t bytes) {
+  LoadBudget* b = ctx.budget;
+  if (!b) return;
+  if (bytes > b->max_tensor_bytes)
+    bad(p, "needs " + std::to_string(bytes) + " bytes, over the per-tensor limit of " +
+               std::to_string(b->max_tensor_bytes) + " (LoadOptions::max_tensor_bytes)");
+  if (bytes > b->max_total_tensor_bytes - b->total_bytes)
+    bad(p, "tensors so far need " + std::to_string(b->total_bytes) + " + " + std::to_string(bytes) +
+               " bytes, over the limit of " + std::to_string(b->max_total_tensor_bytes) +
+               " for all tensors (LoadOptions::max_total_tensor_bytes)");
+  b->total_bytes += bytes;
 }
 
 // Reads the external data of a tensor, refusing locations outside the model's folder.
@@ -68,6 +84,16 @@ std::string read_external(const onnx::TensorProto& p, const ExternalDataContext&
   if (length != expected_bytes)
     bad(p, "external data has " + std::to_string(length) + " bytes but the shape needs " +
                std::to_string(expected_bytes));
+  if (ctx.budget) {  // tensors may not read one file's bytes twice (overlapping ranges)
+    uint64_t& used = ctx.budget->external_bytes[canon_full.string()];
+    if (length > size - std::min(used, size))
+      bad(p, "external data file '" + full.string() + "' has " + std::to_string(size) +
+                 " bytes but its tensors read " + std::to_string(used + length) +
+                 " (overlapping or repeated ranges); refused");
+    used += length;
+  }
+  charge(p, ctx, length);
+  note_input_file(full.string());
   std::ifstream in(full, std::ios::binary);
   in.seekg(static_cast<std::streamoff>(offset));
   std::string data(static_cast<size_t>(length), '\0');
@@ -101,6 +127,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const ExternalDataContext& 
     bad(p, "unknown data type " + std::to_string(p.data_type()));
   if (p.has_segment()) bad(p, "segmented tensors are not supported");
   const auto dt = static_cast<DType>(p.data_type());
+  if (ctx.budget && p.dims_size() > ctx.budget->max_rank)
+    bad(p, "rank " + std::to_string(p.dims_size()) + " is over the limit of " +
+               std::to_string(ctx.budget->max_rank) + " (LoadOptions::max_rank)");
   Shape shape(p.dims().begin(), p.dims().end());
   int64_t n = 0;
   try {
@@ -112,6 +141,9 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const ExternalDataContext& 
     if (p.string_data_size() != n)
       bad(p, "has " + std::to_string(p.string_data_size()) + " strings but shape " +
                  shape_str(shape) + " needs " + std::to_string(n));
+    uint64_t bytes = 0;
+    for (const auto& str : p.string_data()) bytes += str.size() + sizeof(std::string);
+    charge(p, ctx, bytes);
     return Tensor::strings(shape, {p.string_data().begin(), p.string_data().end()});
   }
   const uint64_t es = dtype_size(dt);
@@ -125,8 +157,10 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const ExternalDataContext& 
     if (p.raw_data().size() != need)
       bad(p, "raw_data has " + std::to_string(p.raw_data().size()) + " bytes but shape " +
                  shape_str(shape) + " of " + dtype_name(dt) + " needs " + std::to_string(need));
+    charge(p, ctx, need);
     return Tensor::from_bytes(dt, shape, p.raw_data());
   }
+  charge(p, ctx, need);  // the typed field's size is checked against the shape below
   switch (dt) {
     case DType::kFloat32:
       return from_field<decltype(p.float_data()), float>(p, dt, shape, p.float_data(), 1, "float_data");

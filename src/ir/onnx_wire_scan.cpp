@@ -1,4 +1,6 @@
 // Explains a protobuf parse failure by walking the wire format of the top-level ModelProto.
+#include <google/protobuf/io/coded_stream.h>
+
 #include <cstdint>
 #include <string>
 
@@ -85,6 +87,15 @@ std::string diagnose_unparsable(const std::string& bytes) {
     ++fields;
   }
   return "corrupt: the protobuf message is malformed inside its fields";
+}
+
+bool parses_when_nested_deeper(const std::string& bytes) {
+  if (bytes.size() > (size_t{1} << 31) - 1) return false;
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                            static_cast<int>(bytes.size()));
+  in.SetRecursionLimit(1000);
+  onnx::ModelProto mp;
+  return mp.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
 }
 
 }  // namespace repq::detail

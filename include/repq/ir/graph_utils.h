@@ -30,8 +30,9 @@ std::vector<size_t> topo_order(const Graph& g);
 void topo_sort(Graph& g);
 
 // Structural checks: unique node outputs, every input produced by a node, an initializer or
-// a graph input, every graph output produced, no cycles, no node consuming its own output.
-// Throws InputError with the offending node/value named.
+// a graph input, every graph output produced and listed once, no cycles, no node consuming
+// its own output, an initializer named like a graph input (its default value) agreeing with
+// the input's declared type and shape. Throws InputError with the offending node/value named.
 void validate_graph(const Graph& g);
 
 // Removes nodes whose outputs reach no graph output, then unused initializers and

@@ -17,8 +17,24 @@ struct LoadOptions {
   bool convert_old_opsets = true;
   // Run the structural checks of validate_graph() (inputs defined, no cycles, sizes).
   bool validate = true;
-  // Largest file accepted (bytes); protobuf itself cannot parse more than 2 GiB.
+  // Largest file accepted (bytes), checked before reading; protobuf itself cannot parse
+  // more than 2 GiB.
   uint64_t max_file_bytes = (uint64_t{2} << 30) - 1;
+
+  // Limits against hostile files; each refusal names the limit. Tensor data stored in the
+  // file is bounded by the file itself (its declared size must match the bytes present);
+  // these bound what the file can make repq allocate beyond that (external data, counts).
+  int64_t max_nodes = 1'000'000;         // nodes in the main graph
+  int64_t max_initializers = 1'000'000;  // initializers in the main graph
+  int64_t max_rank = 32;                 // dims of a tensor or of a declared value
+  uint64_t max_tensor_bytes = uint64_t{8} << 30;         // one initializer / attribute tensor
+  uint64_t max_total_tensor_bytes = uint64_t{32} << 30;  // all of them together
+  // If/Loop/Scan bodies inside bodies. Protobuf refuses messages nested more than 100
+  // levels (about 33 subgraph levels) before this check runs.
+  int max_subgraph_depth = 16;
+  // Two nodes with the same non-empty name make plans and reports ambiguous: refused unless
+  // allowed here.
+  bool allow_duplicate_node_names = false;
 };
 
 // Reads an ONNX model. Throws InputError("path: problem") for anything wrong with the file.
