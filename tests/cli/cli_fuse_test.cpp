@@ -220,6 +220,14 @@ TEST_P(CliFuseModel, FusedModelMatchesPyTorchAndTheDeployForm) {
   const double top1 = eval_top1(out), deploy_top1 = eval_top1(deploy);
   EXPECT_EQ(top1, deploy_top1);
   std::printf("[ fused    ] %s: top-1 %.4f, deploy form %.4f\n", src.filename().c_str(), top1, deploy_top1);
+  // The exporter's own evaluation of the deploy form on the same 512 images, when recorded.
+  if (std::ifstream meta(dir / "meta.json"); meta) {
+    const auto mj = nlohmann::json::parse(meta, nullptr, false);
+    if (!mj.is_discarded() && mj.contains("checks") && mj["checks"].contains("deploy") &&
+        mj["checks"]["deploy"].contains("numpy_eval512_acc")) {
+      EXPECT_DOUBLE_EQ(top1, mj["checks"]["deploy"]["numpy_eval512_acc"].get<double>());
+    }
+  }
 
   // Fusing again, or fusing the deploy form, changes nothing.
   const auto again = run_repq({"fuse", out, "-o", tmp.file("again.onnx"), "--json"});
