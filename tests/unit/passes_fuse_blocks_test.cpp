@@ -400,6 +400,24 @@ TEST(PassesFuseBlocks, MobileOnePointwiseBranches) {
   EXPECT_EQ(ops(f), (std::map<std::string, size_t>{{"Conv", 1}, {"Relu", 1}}));
 }
 
+// Apple's MobileOne forward starts from `scale_out = 0` / `identity_out = 0`, which an export
+// can leave as an Add of a scalar constant.
+TEST(PassesFuseBlocks, MobileOneOfficialFormWithScalarZeroAdds) {
+  const Model m = block_model("g (float[1,6,5,5] x) => (float[1,6,5,5] z) <float zero = {0.0}, float[6,6,1,1] p0, "
+                              "float[6,6,1,1] p1, " + bn_params("q0", 6) + ", " + bn_params("q1", 6) + ", " +
+                              bn_params("id", 6) + ">\n{\n" + bn("ni", "x", "id") +
+                              "  o0 = Add (zero, ni)\n"
+                              "  c0 = Conv <kernel_shape = [1,1]> (x, p0)\n  c1 = Conv <kernel_shape = [1,1]> (x, p1)\n" +
+                              bn("n0", "c0", "q0") + bn("n1", "c1", "q1") +
+                              "  a = Add (o0, n0)\n  y = Add (a, n1)\n  z = Relu (y)\n}");
+  Model f;
+  const FuseReport r = fuse_checked(m, {1, 6, 5, 5}, f);
+  ASSERT_EQ(r.folds.size(), 1u);
+  EXPECT_EQ(r.folds[0].kind, "MobileOne");
+  EXPECT_EQ(r.folds[0].nodes_before, 8u);
+  EXPECT_EQ(ops(f), (std::map<std::string, size_t>{{"Conv", 1}, {"Relu", 1}}));
+}
+
 TEST(PassesFuseBlocks, PerChannelMulAddAndSubOfBranches) {
   const Model m = block_model(R"(
 g (float[1,4,6,6] x) => (float[1,4,6,6] z) <float[4,4,3,3] w, float[4,1,1] k, float[1,4,1,1] c, float[4,4,1,1] w1>
