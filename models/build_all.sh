@@ -11,3 +11,4 @@ for name in repvgg_l2 repvgg qarepvgg qarepvgg_v2 acdbb mobileone; do
   nice -n 10 $PY export.py --name "$name"
 done
 $PY summarize.py
+$PY diagnose.py
