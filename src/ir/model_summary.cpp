@@ -146,7 +146,8 @@ std::string summary_to_json(const ModelSummary& s) {
     for (const auto& n : s.not_foldable)
       j["reparam_not_foldable"].push_back({{"node", n.node}, {"op", n.op}, {"reason", n.reason}});
   }
-  return j.dump(2) + "\n";
+  // Names come from the file and need not be UTF-8: invalid bytes become U+FFFD.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string summary_to_text(const ModelSummary& s) {

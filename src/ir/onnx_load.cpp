@@ -1,4 +1,5 @@
 // ONNX file -> IR.
+#include <onnx/checker.h>
 #include <onnx/version_converter/convert.h>
 #include <spdlog/spdlog.h>
 
@@ -175,6 +176,27 @@ Model model_from_proto(onnx::ModelProto& mp, const ExternalDataContext& ctx) {
   return m;
 }
 
+// ONNX's version converter assumes a well-formed graph (it crashes on an undefined input):
+// run repq's structural checks and ONNX's checker (which also sees subgraphs) first.
+void check_before_converting(const onnx::ModelProto& mp, const std::string& name, int64_t opset,
+                             const LoadOptions& opts) {
+  try {
+    detail::LoadBudget budget{opts.max_rank, opts.max_tensor_bytes, opts.max_total_tensor_bytes, 0, {}};
+    validate_graph(graph_from_proto(mp.graph(), ExternalDataContext{"", &budget}));
+  } catch (const InputError& e) {
+    throw InputError(name + ": " + e.what());
+  }
+  try {
+    onnx::checker::check_model(mp);
+  } catch (const std::exception& e) {
+    std::string why = e.what();
+    why = why.substr(0, why.find('\n'));
+    throw InputError(name + ": opset " + std::to_string(opset) +
+                     " model fails ONNX's checker, so it cannot be converted to opset 11 (" + why +
+                     ")");
+  }
+}
+
 }  // namespace
 
 Model parse_model(const std::string& bytes, const std::string& name, const std::string& base_dir,
@@ -207,6 +229,7 @@ Model parse_model(const std::string& bytes, const std::string& name, const std::
     if (uses_external_data(mp.graph()))
       throw InputError(name + ": opset " + std::to_string(opset) +
                        " with external data cannot be converted; re-export with opset 11 or newer");
+    check_before_converting(mp, name, opset, opts);
     try {
       mp = onnx::version_conversion::ConvertVersion(mp, static_cast<int>(kConvertTarget));
     } catch (const std::exception& e) {

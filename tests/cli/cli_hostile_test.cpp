@@ -117,6 +117,15 @@ g (float[2] x, int64[2] b) => (float[2] y) <float[2] b = {1, 2}> { y = Add (x, b
   expect_refused({"info", tmp.file("amb.onnx")}, tmp.file("amb.onnx"), "ambiguous, refused");
 }
 
+TEST_F(Hostile, NonUtf8NamesInJson) {
+  auto mp = text_proto(kNet);
+  mp.set_producer_name("exporter\x94");
+  write_bytes(tmp.file("utf.onnx"), mp.SerializeAsString());
+  const auto r = test::run_repq({"info", "--json", tmp.file("utf.onnx")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("exporter\xef\xbf\xbd"), std::string::npos) << r.out;
+}
+
 TEST_F(Hostile, NegativeDimsAndLongRawData) {
   auto mp = text_proto(R"(
 <ir_version: 8, opset_import: ["" : 13]>

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "repq/error.h"
+#include "repq/ir/model_summary.h"
 #include "repq/ir/onnx_io.h"
 #include "support/test_util.h"
 
@@ -201,6 +202,34 @@ TEST(HardeningLoader, FileOver2GiBRefusedBeforeReading) {
     EXPECT_REFUSED(std::string(e.what()), big + ": the file is 3221225472 bytes, over the limit "
                                                 "of 2147483647 (protobuf cannot parse");
   }
+}
+
+// Found by fuzz_onnx_load: ONNX's version converter dereferenced a null value (SEGV) when an
+// old-opset model had a node input nothing defines. Old models are now checked first.
+TEST(HardeningLoader, OldOpsetModelsAreCheckedBeforeConversion) {
+  EXPECT_EQ(refusal(proto(R"(
+<ir_version: 4, opset_import: ["" : 9]>
+old (float[1,2] x) => (float[1,2] y) { u = Relu (x)  y = Neg (u) }
+)")), "");
+  EXPECT_REFUSED(refusal(proto(R"(
+<ir_version: 4, opset_import: ["" : 9]>
+old (float[1,2] x) => (float[1,2] y) { u = Relu (x)  y = Neg (ghost) }
+)")), "m.onnx: node 'y' (Neg) input 'ghost' is not produced by any node");
+  EXPECT_REFUSED(refusal(proto(R"(
+<ir_version: 4, opset_import: ["" : 9]>
+old (float[1,2] x) => (float[1,2] y) { y = Relu (x, x) }
+)")), "m.onnx: opset 9 model fails ONNX's checker, so it cannot be converted to opset 11 (");
+}
+
+// Found by fuzz_onnx_load: names are bytes, not UTF-8; the JSON summary threw
+// nlohmann::type_error (316) and `repq info --json` ended as an internal error.
+TEST(HardeningLoader, NonUtf8NamesInJsonSummary) {
+  auto mp = proto(kThree);
+  mp.mutable_graph()->mutable_node(0)->set_name("conv\x94\xff");
+  mp.set_producer_name("\xc3");
+  const Model m = parse_model(mp.SerializeAsString(), "m.onnx");
+  const std::string j = summary_to_json(summarize(m, "m\xfe.onnx"));
+  EXPECT_NE(j.find("\xef\xbf\xbd"), std::string::npos) << j;  // U+FFFD
 }
 
 }  // namespace
