@@ -87,7 +87,8 @@ std::string fuse_report_to_json(const FuseReport& r) {
   }
   j["near_misses"] = nlohmann::ordered_json::array();
   for (const auto& n : r.near_misses) j["near_misses"].push_back({{"node", n.node}, {"op", n.op}, {"reason", n.reason}});
-  return j.dump(2) + "\n";
+  // Names come from the file and need not be UTF-8: invalid bytes become U+FFFD.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string fuse_report_to_text(const FuseReport& r) {
