@@ -29,7 +29,7 @@ for t in "${targets[@]}"; do
   log="$build/fuzz_$t.log"
   echo "== fuzz_$t for ${seconds}s"
   if nice -n 10 "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2560 \
-       -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
+       -print_final_stats=1 -close_fd_mask=1 -artifact_prefix="$build/artifacts/$t-" \
        "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     echo "fuzz_$t: ${execs:-?} executions, no crash"
