@@ -212,7 +212,7 @@ TEST_F(Hostile, OutputEqualToInputRefused) {
 }
 
 // Needs `repq::install_cli_safety();` in tools/repq/main.cpp (the input guard): enable then.
-TEST_F(Hostile, DISABLED_OutputEqualToTheModelRefused) {
+TEST_F(Hostile, OutputEqualToTheModelRefused) {
   const auto before = fs::file_size(model);
   const auto r = test::run_repq({"run", model, "-i", input, "-o", model});
   EXPECT_EQ(r.exit_code, 2) << r.err;

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "commands.h"
+#include "repq/common/atomic_file.h"
 #include "repq/data/preprocess.h"
 #include "repq/error.h"
 
@@ -128,6 +129,7 @@ int main(int argc, char** argv) {
 
   try {
     setup_logging(quiet ? -1 : verbose);
+    repq::install_cli_safety();
     if (*info_cmd) return repq::cli::run_info(info);
     if (*run_cmd) return repq::cli::run_run(run);
     if (*fuse_cmd) return repq::cli::run_fuse(fuse);
