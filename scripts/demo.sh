@@ -20,7 +20,17 @@ echo
 echo "== repq info $model"
 "$repq" info "$model"
 
+out=build/demo
+mkdir -p "$out"
 echo
-echo "== repq eval: PyTorch's own fused (deploy) form against the train form, on $data/eval"
-"$repq" eval "$deploy" --data "$data/eval" --labels "$data/eval/labels.csv" "${pp[@]}" \
-  --ref "$model"
+echo "== repq fuse: fold every branch (each fold checked numerically)"
+"$repq" fuse "$model" -o "$out/$name.fused.onnx"
+
+echo
+echo "== repq eval: repq's fused model against the train form, on $data/eval"
+"$repq" eval "$out/$name.fused.onnx" --data "$data/eval" --labels "$data/eval/labels.csv" \
+  "${pp[@]}" --ref "$model"
+
+echo
+echo "== repq eval: PyTorch's own fused (deploy) form, for comparison"
+"$repq" eval "$deploy" --data "$data/eval" --labels "$data/eval/labels.csv" "${pp[@]}"
