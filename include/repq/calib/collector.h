@@ -1,0 +1,38 @@
+// Runs the float model over calibration data and collects TensorStats for chosen tensors:
+// pass 1 records range/count/zeros, pass 2 fills the |x| histograms over the pass-1 range.
+// Streams batches (memory: tensors x bins), uses the executor's threads, shows a progress bar.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "repq/calib/histogram.h"
+#include "repq/data/dataset.h"
+#include "repq/ir/graph.h"
+
+namespace repq::calib {
+
+struct CollectOptions {
+  int bins = 2048;
+  int64_t batch = 32;
+  int64_t num_samples = 0;  // 0: every sample of the dataset
+  int threads = 0;          // executor threads (0: all cores)
+  bool progress = true;     // progress bar on a terminal
+};
+
+struct CollectResult {
+  std::map<std::string, TensorStats> stats;  // by tensor name
+  int64_t samples = 0;                       // samples used (per pass)
+  double forward_seconds = 0;                // wall time spent in Executor::run (both passes)
+  double total_seconds = 0;                  // wall time of the whole collection
+};
+
+// `tensors`: value names of `model` (graph inputs or node outputs). Throws InputError when a
+// name is not a value of the model, or for bad data (naming the file).
+CollectResult collect_stats(const Model& model, const data::Dataset& dataset,
+                            const std::vector<std::string>& tensors,
+                            const CollectOptions& opts = {});
+
+}  // namespace repq::calib

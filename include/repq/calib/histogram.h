@@ -1,0 +1,36 @@
+// Streaming per-tensor statistics for activation calibration: running range (pass 1) and a
+// histogram of |x| over a fixed range [0, amax] (pass 2). Memory is bins x tensors, never
+// proportional to the number of images. See docs/quantize.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "repq/ir/tensor.h"
+
+namespace repq::calib {
+
+// Histogram of |x|: `counts[b]` holds values in [b*w, (b+1)*w), w = amax / bins; the last bin
+// also holds amax itself. Counts are integers (exact, order independent).
+struct AbsHistogram {
+  double amax = 0;                 // upper edge of the last bin
+  std::vector<uint64_t> counts;    // bins
+  double bin_width() const;
+  uint64_t total() const;
+  // Adds |v| for every v (v NaN: ignored; |v| > amax: counted in the last bin).
+  void add(const float* v, int64_t n);
+  // Upper edge of bin b (b+1)*w.
+  double edge(size_t b) const;
+};
+
+struct TensorStats {
+  std::string name;
+  double min = 0, max = 0;         // over every value seen (pass 1)
+  uint64_t count = 0;              // values seen (pass 1)
+  uint64_t zeros = 0;              // exact zeros (pass 1)
+  AbsHistogram hist;               // pass 2, range [0, max(|min|, |max|)]
+  double amax() const;             // max(|min|, |max|)
+};
+
+}  // namespace repq::calib

@@ -1,0 +1,56 @@
+// Weight quantizers for Conv / Gemm / MatMul weights: symmetric int8 ([-127, 127], zero point
+// 0, round half to even), per tensor or per output channel (axis 0), and CFWS (coarse & fine
+// weight splitting, ALGORITHMS.md section 3) for kxk conv kernels (k > 1). See docs/quantize.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "repq/ir/tensor.h"
+
+namespace repq::quant {
+
+enum class WeightMode { kPerTensor, kPerChannel, kCfws, kCfwsAuto };
+std::string weight_mode_name(WeightMode m);           // per-tensor, per-channel, cfws, cfws-auto
+WeightMode parse_weight_mode(std::string_view name);  // throws InputError listing valid names
+
+// Symmetric int8 quantization of `w` (float32, axis 0 = output channels).
+struct QuantizedWeight {
+  std::vector<float> scales;  // 1 (per tensor) or shape[0] (per channel); never 0
+  Tensor q;                   // int8, same shape as w
+  Tensor dequantized() const; // float32 q * scale
+};
+QuantizedWeight quantize_weight(const Tensor& w, bool per_channel);
+
+// CFWS split of a conv kernel W[o, i, k, k] (k odd, > 1):
+//   coarse: the centre taps as a 1x1 kernel [o, i, 1, 1], int8 with scale coarse_scales[o]
+//           (rounded half up, as the reference code);
+//   fine:   W with the centre replaced by the coarse residual, int8 per channel (fine_scales).
+// coarse_dq (as a centred kxk kernel) + fine_dq is the quantized kernel; coarse_float +
+// fine_float reconstructs W exactly (in float arithmetic, up to one rounding per element).
+struct CfwsWeight {
+  QuantizedWeight coarse;   // shape [o, i, 1, 1]
+  QuantizedWeight fine;     // shape [o, i, k, k]
+  Tensor fine_float;        // float residual kernel before quantization
+  Tensor reconstructed() const;  // coarse.dequantized() (centred) + fine.dequantized(), [o,i,k,k]
+};
+bool cfws_applicable(const Tensor& w);  // rank 4, kh == kw, odd, > 1
+CfwsWeight cfws_split(const Tensor& w, bool per_channel_coarse = true);
+
+// Diagnostics of one weight tensor.
+struct WeightErrors {
+  double sqnr_per_tensor_db = 0;
+  double sqnr_per_channel_db = 0;
+  double sqnr_cfws_db = 0;        // NaN when CFWS does not apply
+  double centre_surround = 0;     // max |centre| / max |surround| (kxk, k > 1); NaN otherwise
+  double min = 0, max = 0;        // weight range
+};
+WeightErrors weight_errors(const Tensor& w);
+
+// Max over output channels o of max_i |W[o,i,c,c]| / max_{i, off-centre} |W[o,i,...]|, per
+// channel too (for reports).
+std::vector<double> centre_surround_per_channel(const Tensor& w);
+
+}  // namespace repq::quant
