@@ -2,6 +2,7 @@
 // its own file and returns the process exit code.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,5 +55,49 @@ struct FuseCmdOptions {
   int threads = 1;
 };
 int run_fuse(const FuseCmdOptions& o);
+
+// `repq quantize` (tools/repq/cmd_quantize.cpp).
+struct QuantizeCmdOptions {
+  std::string model;
+  std::string output;        // -o, required
+  std::string calib;         // --calib DIR (required unless plan_in)
+  std::string method = "minmax";  // --method preset; --act / --weights override its parts
+  std::string act;           // --act minmax|percentile|mse|entropy|kl
+  std::string weights;       // --weights per-tensor|per-channel|cfws|cfws-auto
+  std::string target = "ort";  // --target ort|tensorrt
+  double percentile = 99.99;
+  std::vector<std::string> exclude;  // --exclude NAME_OR_OP (repeatable, comma lists)
+  int64_t num_calib = 32;    // --num-calib (0: all)
+  bool no_fuse = false;
+  std::string plan_in, plan_out;
+  std::string fallback = "none";  // --fallback none|auto
+  double min_agreement = 0.99;    // --min-agreement (with --fallback auto)
+  bool json = false;         // summary as JSON on stdout
+  DataFlags data;
+};
+int run_quantize(const QuantizeCmdOptions& o);
+
+// `repq report` (tools/repq/cmd_report.cpp).
+struct ReportCmdOptions {
+  std::string model;
+  std::string calib;         // --calib DIR (not needed with --static)
+  std::string method = "minmax";
+  std::string act, weights, target = "ort";
+  double percentile = 99.99;
+  std::vector<std::string> exclude;
+  int64_t num_calib = 32;
+  bool no_fuse = false;
+  std::string plan_in;
+  std::string format = "table";  // table|csv|json|md|html
+  std::string output;            // -o FILE (default stdout; html requires -o? no: stdout too)
+  std::string eval_data;         // --data DIR: images for the output measures (default: calib)
+  std::string labels;            // --labels (accuracy in the summary)
+  bool static_only = false;      // --static
+  double fail_under_sqnr = -1e300;       // --fail-under-sqnr DB (model output SQNR)
+  double fail_under_agreement = -1;      // --fail-under-agreement X (0..1)
+  int top = 5;                   // --top N worst layers
+  DataFlags data;
+};
+int run_report(const ReportCmdOptions& o);
 
 }  // namespace repq::cli

@@ -49,11 +49,13 @@ struct LayerQuant {
   std::string output;    // the quantized output (post-Relu when relu_fused)
   bool relu_fused = false;        // the Relu after it is absorbed (ort target)
   std::string relu_node;          // its name when fused
-  std::string encoding;           // "per-tensor", "per-channel" or "cfws"
-  std::vector<float> scales;      // weight scales (cfws: the fine kernel's)
-  std::vector<float> coarse_scales;  // cfws only: the centre 1x1 kernel's scales
-  std::string coarse_output;      // cfws only: the coarse branch's quantized partial output
-  std::string fine_output;        // cfws only: the fine branch's quantized partial output
+  // "per-tensor", "per-channel", or for the two halves of a CFWS-split layer "cfws-coarse"
+  // (the centre taps as a 1x1 conv) and "cfws-fine" (the residual kxk conv). CFWS is a graph
+  // transform made before calibration (quant/cfws_pass.h): each half is an ordinary Conv layer
+  // quantized per channel, their outputs meet in an Add.
+  std::string encoding;
+  std::vector<float> scales;      // weight scales, per output channel (1 for per-tensor)
+  std::string cfws_of;            // CFWS halves: the original (fused) Conv's node name
   double weight_sqnr_db = 0;      // of the chosen encoding
   std::string note;               // why this encoding (cfws-auto decision, ...)
 };

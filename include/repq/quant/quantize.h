@@ -11,6 +11,7 @@
 #include "repq/calib/collector.h"
 #include "repq/data/dataset.h"
 #include "repq/ir/graph.h"
+#include "repq/quant/cfws_pass.h"
 #include "repq/quant/plan.h"
 
 namespace repq::quant {
@@ -60,15 +61,18 @@ struct ExportOptions {
 Model export_qdq(const Model& fused, const QuantPlan& plan, const ExportOptions& eo = {});
 
 struct QuantizeResult {
-  Model fused;        // the float model the plan refers to (after fusion)
+  Model fused;        // the float model the plan refers to (after fusion and the CFWS split)
+  std::vector<CfwsDecision> cfws;  // CFWS decisions (weights cfws / cfws-auto)
   QuantPlan plan;
   Model qdq;          // the exported model
   double forward_seconds = 0, total_seconds = 0;
   std::string fuse_summary;  // one line, empty when nothing was folded
 };
-// Everything: fuse (unless !o.fuse), quant points, calibrate on `calib`, plan, export.
+// Everything: fuse (unless !o.fuse), CFWS split (apply_cfws), quant points, calibrate on
+// `calib`, plan, export.
 QuantizeResult quantize(const Model& model, const data::Dataset& calib, const QuantizeOptions& o);
-// With a stored plan (no calibration): fuse, check the digest, export.
+// With a stored plan (no calibration): fuse, CFWS split as the plan's weight mode says, check
+// the digest, export.
 QuantizeResult quantize_with_plan(const Model& model, const QuantPlan& plan,
                                   const QuantizeOptions& o);
 
