@@ -13,6 +13,8 @@ packages=(
   libgtest-dev                                          # tests
   python3-onnx python3-numpy                            # model checks in tests
   nodejs npm                                            # ONNX Runtime (onnxruntime-node) cross-checks
+  chromium                                              # renders the HTML report in a test
+  clang libclang-rt-14-dev                              # libFuzzer targets (bench/fuzz.sh)
 )
 
 sudo_cmd=()
