@@ -55,6 +55,10 @@ struct LayerQuant {
   // quantized per channel, their outputs meet in an Add.
   std::string encoding;
   std::vector<float> scales;      // weight scales, per output channel (1 for per-tensor)
+  // The weight's output-channel axis, which the per-channel scales run along (the
+  // DequantizeLinear axis): 0 for Conv and Gemm with transB=1, 1 for Gemm with transB=0 and
+  // for a 2-D MatMul weight [K, N] (rank - 1 for a batched MatMul weight).
+  int weight_axis = 0;
   std::string cfws_of;            // CFWS halves: the original (fused) Conv's node name
   double weight_sqnr_db = 0;      // of the chosen encoding
   std::string note;               // why this encoding (cfws-auto decision, ...)
