@@ -32,10 +32,17 @@ struct LayerRow {
   double identity_bn_factor = 0;  // largest gamma/sqrt(var+eps) of the identity BN of the
                                   // folded block (unfused input only); NaN when unknown
   double w_sqnr_per_tensor = 0, w_sqnr_per_channel = 0, w_sqnr_cfws = 0;  // dB; cfws NaN if n/a
+  std::string block_kind;       // kind of the folded block (RepVGG, MobileOne, ...); "" if none
+  double any_bn_factor = 0;     // largest gamma/sqrt(var+eps) of any BN of the folded block
+                                // (PRESERVE exports show branch BNs); NaN when none visible
+  double channel_outlier = 0;   // max / median of the per-output-channel max |W|
+  int64_t dead_input_channels = 0;  // input channels exactly 0 on every report sample
+                                    // (-1: not measured, e.g. --static)
   // Input activation.
   std::string act_tensor;
   double act_min = 0, act_max = 0, act_threshold = 0, act_clipped = 0;  // clipped: fraction
-  double act_sqnr = 0;          // dB, fake-quant of the calibration values vs float
+  double act_sqnr = 0;          // dB, fake-quant of the values vs float (report samples)
+  double act_p9999 = 0;         // 99.99th percentile of |input| (report samples)
   Histogram act_hist;
   // Output, against the float model on the same inputs.
   double out_sqnr_isolated = 0, out_cos_isolated = 0;      // only this layer quantized
