@@ -31,17 +31,28 @@ struct QuantizeOptions {
 void apply_method_preset(const std::string& method, QuantizeOptions& o);
 
 // The tensors to quantize and the layers, before calibration.
+// Which tensors get QuantizeLinear -> DequantizeLinear and why: docs/quantize.md.
 struct QuantPoint {
   std::string tensor;         // value to quantize
   std::string calibrated_on;  // value to collect statistics for
-  bool non_negative = false;  // only Relu outputs
+  bool non_negative = false;  // only Relu outputs (or a pass-through op of one)
+  // Non-empty: this tensor must use the scale / zero point of `shared_with` (always a point
+  // without shared_with itself). Set for the outputs of ops that ONNX Runtime runs on the
+  // integers unchanged (MaxPool, Flatten, Reshape, Transpose, Squeeze, Unsqueeze), whose
+  // DequantizeLinear -> op -> QuantizeLinear group it only drops when both use the same scale.
+  std::string shared_with;
 };
 struct QuantPoints {
   std::vector<QuantPoint> activations;        // graph order
-  std::vector<LayerQuant> layers;             // node/op/input/weight/bias/output/relu filled
-  std::vector<FloatNode> float_nodes;
+  // node/op/input/weight/bias/output/relu_fused/relu_node/weight_axis filled. `output` is the
+  // quantized tensor after the layer (the Relu output when a Relu follows it); a Gemm/MatMul
+  // whose result only feeds float ops or a graph output keeps it float (ONNX Runtime runs it as
+  // QGemm / MatMulIntegerToFloat): then `output` is its own output and has no point.
+  std::vector<LayerQuant> layers;
+  std::vector<FloatNode> float_nodes;          // candidates kept in float, with the reason
   std::vector<std::string> stats_tensors() const;  // unique calibrated_on, graph order
 };
+// Throws InputError when an `o.exclude` entry names no node and no op type of the model.
 QuantPoints find_quant_points(const Model& fused, const QuantizeOptions& o);
 
 // Fills scales / zero points / weight encodings from the statistics.
