@@ -100,12 +100,14 @@ void fill_weight_columns(const Model& fused, const RowSpec& spec, LayerRow& row)
 
 // Activation fake-quant (the plan's scale, zero point and type; round half to even).
 float fake_quant(float x, const quant::ActivationQuant& a);
-// Symmetric int8 fake-quant of weights with the plan's scales (per tensor or along axis 0).
-Tensor fake_quant_weight(const Tensor& w, const std::vector<float>& scales);
+// Symmetric int8 fake-quant ([-127, 127], round half to even) of weights with the plan's
+// scales: one scale, or one per index of `axis` (LayerQuant::weight_axis).
+Tensor fake_quant_weight(const Tensor& w, const std::vector<float>& scales, int axis = 0);
 
 // Accumulates SQNR / cosine over many tensors.
 struct ErrorSums {
   double ref2 = 0, err2 = 0, approx2 = 0, dot = 0;
+  uint64_t count = 0;
   void add(const float* ref, const float* approx, size_t n);
   double sqnr_db() const;   // capped at kMaxSqnrDb; NaN when nothing was added
   double cosine() const;    // NaN when nothing was added

@@ -1,0 +1,224 @@
+// The data-driven report measures: one float pass and one QDQ pass per batch (cumulative
+// errors, model summary) and each row alone on its fake-quantized float input (isolated
+// errors), plus the input activation's fake-quant error, histogram and dead channels.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <set>
+
+#include "repq/error.h"
+#include "repq/eval/metrics.h"
+#include "repq/report/compute.h"
+#include "repq/runtime/executor.h"
+
+namespace repq::report {
+
+namespace {
+
+ValueInfo float_value(const std::string& name) {
+  ValueInfo v;
+  v.name = name;
+  v.elem_type = DType::kFloat32;
+  return v;
+}
+
+// The row alone: its nodes with int8-rounded weights and int32-rounded biases.
+Model isolated_model(const Model& fused, const RowSpec& row, const quant::ActivationQuant* act) {
+  Model m;
+  m.ir_version = fused.ir_version;
+  m.opsets = fused.opsets;
+  m.graph.name = "isolated";
+  m.graph.inputs = {float_value(row.input)};
+  m.graph.outputs = {float_value(row.output)};
+  std::set<std::string> produced{row.input};
+  for (size_t i : row.nodes) {
+    m.graph.nodes.push_back(fused.graph.nodes[i]);
+    for (const auto& o : fused.graph.nodes[i].outputs) produced.insert(o);
+  }
+  for (const Node& n : m.graph.nodes)
+    for (const std::string& in : n.inputs) {
+      if (in.empty() || produced.count(in) || m.graph.has_initializer(in)) continue;
+      const Tensor* t = fused.graph.initializer(in);
+      if (!t) throw InputError("report: '" + in + "' of layer '" + row.name + "' is not a constant");
+      m.graph.set_initializer(in, *t);
+    }
+  for (const quant::LayerQuant* l : row.parts) {
+    const Tensor* w = fused.graph.initializer(l->weight);
+    if (!w) continue;
+    m.graph.set_initializer(l->weight, fake_quant_weight(*w, l->scales, l->weight_axis));
+    const Tensor* b = l->bias.empty() ? nullptr : fused.graph.initializer(l->bias);
+    if (!b || !act || l->scales.empty()) continue;
+    Tensor q = b->cast(DType::kFloat32);
+    float* p = q.mutable_data<float>();
+    for (int64_t o = 0; o < q.numel(); ++o) {
+      const float sw = l->scales.size() == 1 ? l->scales[0] : l->scales.at(static_cast<size_t>(o));
+      const double s = static_cast<double>(act->scale) * sw;
+      if (s > 0) p[o] = static_cast<float>(std::nearbyint(p[o] / s) * s);
+    }
+    m.graph.set_initializer(l->bias, q);
+  }
+  return m;
+}
+
+// The first n rows of a batch tensor.
+Tensor first_rows(const Tensor& t, int64_t n) {
+  if (t.rank() == 0 || t.dim(0) <= n) return t;
+  Shape s = t.shape();
+  s[0] = n;
+  Tensor out(t.dtype(), s);
+  std::copy_n(t.raw(), out.nbytes(), out.mutable_raw());
+  return out;
+}
+
+struct RowState {
+  const quant::ActivationQuant* act = nullptr;
+  std::unique_ptr<Executor> iso;
+  bool iso_failed = false;
+};
+
+}  // namespace
+
+MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>& rows,
+                      const data::Dataset& data, const ReportOptions& ro) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MeasureResult res;
+  const size_t nr = rows.size();
+  res.isolated.resize(nr);
+  res.cumulative.resize(nr);
+  res.activation.resize(nr);
+  res.hist.assign(nr, std::vector<uint64_t>(kFineBins, 0));
+  res.hist_amax.assign(nr, 0.0);
+  res.in_channel_absmax.resize(nr);
+
+  const ExecutorOptions eo{ro.threads};
+  Executor fl(q.fused, eo);
+  std::unique_ptr<Executor> qx;
+  if (ro.cumulative) qx = std::make_unique<Executor>(q.qdq, eo);
+
+  std::set<std::string> keep;  // float values the measures need
+  std::map<std::string, std::vector<size_t>> out_rows;  // row output -> rows
+  std::vector<RowState> st(nr);
+  for (size_t r = 0; r < nr; ++r) {
+    keep.insert(rows[r].input);
+    keep.insert(rows[r].output);
+    out_rows[rows[r].output].push_back(r);
+    st[r].act = q.plan.activation(rows[r].input);
+    if (st[r].act) res.hist_amax[r] = std::max(std::fabs(st[r].act->min), std::fabs(st[r].act->max));
+    if (!ro.isolated) continue;
+    try {
+      st[r].iso = std::make_unique<Executor>(isolated_model(q.fused, rows[r], st[r].act), eo);
+    } catch (const std::exception& e) {
+      spdlog::warn("report: isolated error of '{}' not measured: {}", rows[r].name, e.what());
+      st[r].iso_failed = true;
+    }
+  }
+
+  AgreementMeter agree;
+  AccuracyMeter acc_f, acc_q;
+  ErrorSums out_err;
+  bool labelled = false;
+  data::BatchReader reader(data, std::max<int64_t>(1, ro.batch));
+  int64_t done = 0;
+  while (auto batch = reader.next()) {
+    int64_t n = batch->input.dim(0);
+    if (ro.num_samples > 0) n = std::min(n, ro.num_samples - done);
+    if (n <= 0) break;
+    const Tensor x = first_rows(batch->input, n);
+    std::vector<int64_t> labels(batch->labels.begin(), batch->labels.begin() + n);
+    std::map<std::string, Tensor> fv;
+    const auto fout = fl.run({{fl.input_names().at(0), x}}, [&](const std::string& name, const Tensor& v) {
+      if (keep.count(name) && v.dtype() == DType::kFloat32) fv[name] = v;
+    });
+    const Tensor& flog = fout.at(fl.output_names().at(0));
+    if (qx) {
+      const auto qout = qx->run({{qx->input_names().at(0), x}}, [&](const std::string& name, const Tensor& v) {
+        const auto it = out_rows.find(name);
+        if (it == out_rows.end() || v.dtype() != DType::kFloat32) return;
+        const auto f = fv.find(name);
+        if (f == fv.end() || f->second.numel() != v.numel()) return;
+        for (size_t r : it->second)
+          res.cumulative[r].add(f->second.data<float>(), v.data<float>(), static_cast<size_t>(v.numel()));
+      });
+      const Tensor& qlog = qout.at(qx->output_names().at(0));
+      if (qlog.numel() == flog.numel()) {
+        agree.add(flog, qlog);
+        out_err.add(flog.data<float>(), qlog.data<float>(), static_cast<size_t>(flog.numel()));
+      }
+      if (std::any_of(labels.begin(), labels.end(), [](int64_t l) { return l >= 0; })) {
+        labelled = true;
+        acc_f.add(flog, labels);
+        acc_q.add(qlog, labels);
+      }
+    }
+    std::map<std::string, Tensor> fq_inputs;
+    for (size_t r = 0; r < nr; ++r) {
+      const auto in = fv.find(rows[r].input);
+      if (in == fv.end()) continue;
+      const Tensor& xi = in->second;
+      const float* xp = xi.data<float>();
+      const auto count = static_cast<size_t>(xi.numel());
+      auto fq = fq_inputs.find(rows[r].input);
+      if (fq == fq_inputs.end()) {
+        Tensor t = xi;
+        if (st[r].act) {
+          float* p = t.mutable_data<float>();
+          for (size_t i = 0; i < count; ++i) p[i] = fake_quant(p[i], *st[r].act);
+        }
+        fq = fq_inputs.emplace(rows[r].input, std::move(t)).first;
+      }
+      if (st[r].act) res.activation[r].add(xp, fq->second.data<float>(), count);
+      // |x| histogram over the calibration range, and per-channel max |x|.
+      auto& h = res.hist[r];
+      const double amax = res.hist_amax[r];
+      const double k = amax > 0 ? kFineBins / amax : 0.0;
+      for (size_t i = 0; i < count; ++i) {
+        const double a = std::fabs(static_cast<double>(xp[i]));
+        if (std::isnan(a)) continue;
+        const auto b = static_cast<size_t>(std::min<double>(kFineBins - 1, a * k));
+        ++h[b];
+      }
+      if (xi.rank() >= 2) {
+        const int64_t c = xi.dim(1), inner = xi.numel() / (xi.dim(0) * c);
+        auto& m = res.in_channel_absmax[r];
+        m.resize(static_cast<size_t>(c), 0.0);
+        for (int64_t a = 0; a < xi.dim(0); ++a)
+          for (int64_t ch = 0; ch < c; ++ch) {
+            const float* p = xp + (a * c + ch) * inner;
+            double mx = m[static_cast<size_t>(ch)];
+            for (int64_t i = 0; i < inner; ++i) mx = std::max(mx, static_cast<double>(std::fabs(p[i])));
+            m[static_cast<size_t>(ch)] = mx;
+          }
+      }
+      if (!st[r].iso) continue;
+      const auto ref = fv.find(rows[r].output);
+      if (ref == fv.end()) continue;
+      try {
+        const auto o = st[r].iso->run({{rows[r].input, fq->second}});
+        const Tensor& y = o.at(rows[r].output);
+        if (y.numel() == ref->second.numel())
+          res.isolated[r].add(ref->second.data<float>(), y.data<float>(), static_cast<size_t>(y.numel()));
+      } catch (const std::exception& e) {
+        spdlog::warn("report: isolated error of '{}' not measured: {}", rows[r].name, e.what());
+        st[r].iso.reset();
+      }
+    }
+    done += n;
+    if (ro.num_samples > 0 && done >= ro.num_samples) break;
+  }
+  if (done == 0) throw InputError(data.root() + ": no samples to measure on");
+  ModelSummary& s = res.summary;
+  s.samples = done;
+  s.output_sqnr = qx ? out_err.sqnr_db() : kNaN;
+  s.output_cos = qx ? out_err.cosine() : kNaN;
+  s.top1_agreement = qx ? agree.top1_agreement() : kNaN;
+  s.has_labels = labelled && acc_f.count() > 0;
+  s.top1_float = s.has_labels ? acc_f.top1() : kNaN;
+  s.top1_quant = s.has_labels ? acc_q.top1() : kNaN;
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+}  // namespace repq::report
