@@ -73,6 +73,7 @@ struct QuantizeCmdOptions {
   std::string fallback = "none";  // --fallback none|auto
   double min_agreement = 0.99;    // --min-agreement (with --fallback auto)
   bool json = false;         // summary as JSON on stdout
+  bool quiet = false;        // -q: no summary and no progress bar on stderr
   DataFlags data;
 };
 int run_quantize(const QuantizeCmdOptions& o);

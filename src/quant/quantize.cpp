@@ -1,0 +1,121 @@
+// The quantization pipeline end to end: fuse -> CFWS split -> quant points -> calibration ->
+// plan -> QDQ export (quantize), or the same without calibration from a stored plan
+// (quantize_with_plan). The stages themselves live in their own files; this one only chains
+// them, times them and applies the pipeline-level choices (which tensor a calibrator sees).
+#include "repq/quant/quantize.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "repq/error.h"
+#include "repq/ir/graph_utils.h"
+#include "repq/passes/fuse.h"
+
+namespace repq::quant {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Folds the branches (as `repq fuse`: every fold verified numerically, a fold that misses the
+// tolerance is left unfolded) and returns the one-line summary ("" when nothing folded).
+std::string fuse_step(Model& m, int threads) {
+  FuseOptions fo;
+  fo.threads = threads <= 0 ? 1 : threads;
+  const FuseReport rep = fuse_branches(m, fo);
+  size_t applied = 0, missed = 0;
+  for (const auto& f : rep.folds) {
+    applied += f.applied ? 1 : 0;
+    missed += f.applied ? 0 : 1;
+  }
+  if (applied == 0 && missed == 0) return "";
+  std::string line = "folded " + std::to_string(applied) + " block" + (applied == 1 ? "" : "s") +
+                     " (graph " + std::to_string(rep.nodes_before) + " -> " +
+                     std::to_string(rep.nodes_after) + " nodes)";
+  if (missed > 0)
+    line += ", " + std::to_string(missed) + " left unfolded (check failed or missed the tolerance)";
+  return line;
+}
+
+// The entropy calibrator is the naive TensorRT-style baseline of the CFWS paper: a Conv whose
+// Relu is absorbed is calibrated on the Conv's own (pre-Relu) output, so the |x| histogram
+// also holds the negative half that the Relu removes. kl (the paper's improved KL, point (a))
+// keeps the post-Relu tensor that find_quant_points chose. Only points whose tensor is the
+// output of a Relu fed by a quantized layer's Conv change.
+void calibrate_entropy_before_relu(const Model& fused, QuantPoints& points) {
+  std::map<std::string, std::string> pre_relu;  // post-Relu tensor -> Conv output
+  const GraphIndex idx(fused.graph);
+  for (const auto& l : points.layers) {
+    if (!l.relu_fused || l.relu_node.empty()) continue;
+    for (const auto& n : fused.graph.nodes) {
+      if (n.name != l.relu_node || n.op_type != "Relu" || n.inputs.empty()) continue;
+      if (n.outputs.empty() || n.outputs[0] != l.output) continue;
+      const auto p = idx.producer.find(n.inputs[0]);
+      if (p == idx.producer.end() || fused.graph.nodes[p->second].name != l.node) continue;
+      pre_relu[l.output] = n.inputs[0];
+    }
+  }
+  for (auto& q : points.activations) {
+    const auto it = pre_relu.find(q.calibrated_on);
+    if (it != pre_relu.end()) q.calibrated_on = it->second;
+  }
+}
+
+// The exclusions a plan was made with: --exclude names given now plus the nodes the plan
+// keeps in float because of --exclude (so the CFWS split is the same as when it was made).
+std::vector<std::string> plan_exclusions(const QuantPlan& plan, std::vector<std::string> ex) {
+  std::set<std::string> seen(ex.begin(), ex.end());
+  for (const auto& f : plan.float_nodes)
+    if (f.reason.find("exclude") != std::string::npos && seen.insert(f.node).second)
+      ex.push_back(f.node);
+  return ex;
+}
+
+}  // namespace
+
+QuantizeResult quantize(const Model& model, const data::Dataset& calib, const QuantizeOptions& o) {
+  const auto t0 = Clock::now();
+  QuantizeResult r;
+  r.fused = model;
+  if (o.fuse) r.fuse_summary = fuse_step(r.fused, o.collect.threads);
+  r.cfws = apply_cfws(r.fused, o.weights, o.exclude);
+  QuantPoints points = find_quant_points(r.fused, o);
+  if (o.act == calib::Method::kEntropy) calibrate_entropy_before_relu(r.fused, points);
+  const calib::CollectResult stats =
+      calib::collect_stats(r.fused, calib, points.stats_tensors(), o.collect);
+  r.plan = build_plan(r.fused, points, stats.stats, o);
+  r.qdq = export_qdq(r.fused, r.plan);
+  r.forward_seconds = stats.forward_seconds;
+  r.total_seconds = seconds_since(t0);
+  return r;
+}
+
+QuantizeResult quantize_with_plan(const Model& model, const QuantPlan& plan,
+                                  const QuantizeOptions& o) {
+  const auto t0 = Clock::now();
+  QuantizeResult r;
+  r.fused = model;
+  if (o.fuse) r.fuse_summary = fuse_step(r.fused, o.collect.threads);
+  r.cfws = apply_cfws(r.fused, parse_weight_mode(plan.weight_mode),
+                      plan_exclusions(plan, o.exclude));
+  const std::string digest = model_digest(r.fused);
+  if (digest != plan.model_digest)
+    throw InputError("plan: made for another model (digest " + plan.model_digest +
+                     "; this model, " + (o.fuse ? "fused" : "not fused") + ", with " +
+                     plan.weight_mode + " weights: " + digest + ")");
+  r.plan = plan;
+  r.qdq = export_qdq(r.fused, r.plan);
+  r.total_seconds = seconds_since(t0);
+  return r;
+}
+
+}  // namespace repq::quant
