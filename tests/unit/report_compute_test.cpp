@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "repq/data/npy.h"
+#include "repq/eval/metrics.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/report/compute.h"
 #include "support/test_util.h"

@@ -49,7 +49,9 @@ TEST(ReportFallback, MobileOnePerTensorReachesTargetWithFewLayersFloat) {
   // Kept in ranking order, the most sensitive first, each with its isolated SQNR.
   for (size_t i = 0; i < r.kept_float.size(); ++i) {
     EXPECT_EQ(r.kept_float[i].layer, r.ranking.at(i));
-    if (i > 0) EXPECT_LE(r.kept_float[i - 1].isolated_sqnr_db, r.kept_float[i].isolated_sqnr_db);
+    if (i > 0) {
+      EXPECT_LE(r.kept_float[i - 1].isolated_sqnr_db, r.kept_float[i].isolated_sqnr_db);
+    }
   }
   // The final plan has none of them as a quantized layer, and the QDQ model runs.
   for (const auto& k : r.kept_float) {
