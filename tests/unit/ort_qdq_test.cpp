@@ -1,0 +1,245 @@
+// The QDQ models repq exports, run by ONNX Runtime at optimization level "extended": every
+// quantized Conv becomes a QLinearConv (CFWS halves two QLinearConv + QLinearAdd), no float Conv
+// is left, and ORT's integer outputs agree with repq's executor running the same QDQ model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "repq/data/npy.h"
+#include "repq/ir/graph_utils.h"
+#include "repq/ir/onnx_io.h"
+#include "repq/quant/quantize.h"
+#include "repq/runtime/executor.h"
+#include "support/mobileone.h"
+#include "support/ort_runner.h"
+#include "support/test_util.h"
+
+namespace repq::test {
+namespace {
+
+using quant::QuantPlan;
+using quant::Target;
+using Ops = std::map<std::string, size_t>;
+
+// A min-max plan made here, independently of build_plan (as in quant_export_test.cpp):
+// activation ranges seen by the float executor on `x`; weights per channel max|w| / 127.
+QuantPlan minmax_plan(const Model& m, const quant::QuantPoints& pts, const Tensor& x, Target target) {
+  std::map<std::string, std::pair<double, double>> range;
+  for (const auto& p : pts.activations) range[p.tensor] = {0.0, 0.0};
+  Executor ex(m, {2});
+  ex.run({{m.graph.runtime_inputs()[0]->name, x}}, [&](const std::string& n, const Tensor& v) {
+    if (!range.count(n)) return;
+    for (float f : v.span<float>())
+      range[n] = {std::min(range[n].first, double(f)), std::max(range[n].second, double(f))};
+  });
+  for (const auto& p : pts.activations)
+    if (!p.shared_with.empty()) {
+      auto& r = range[p.shared_with];
+      r = {std::min(r.first, range[p.tensor].first), std::max(r.second, range[p.tensor].second)};
+    }
+  QuantPlan plan;
+  plan.model_digest = quant::model_digest(m);
+  plan.target = target;
+  for (const auto& p : pts.activations) {
+    const auto [lo, hi] = range[p.shared_with.empty() ? p.tensor : p.shared_with];
+    quant::ActivationQuant a;
+    a.tensor = a.calibrated_on = p.tensor;
+    a.non_negative = p.non_negative;
+    a.shared_with = p.shared_with;
+    a.dtype = target == Target::kOrt ? DType::kUInt8 : DType::kInt8;
+    a.scale = static_cast<float>(target == Target::kOrt ? (hi - lo) / 255 : std::max(-lo, hi) / 127);
+    a.scale = std::max(a.scale, 1e-8f);
+    a.zero_point = target == Target::kOrt ? static_cast<int32_t>(std::lround(-lo / a.scale)) : 0;
+    plan.activations.push_back(a);
+  }
+  for (auto l : pts.layers) {
+    const Tensor& w = *m.graph.initializer(l.weight);
+    const int64_t ch = w.dim(size_t(l.weight_axis));
+    int64_t inner = 1;
+    for (size_t k = size_t(l.weight_axis) + 1; k < w.rank(); ++k) inner *= w.dim(k);
+    l.scales.assign(size_t(ch), 1e-8f);
+    for (int64_t i = 0; i < w.numel(); ++i) {
+      float& s = l.scales[size_t((i / inner) % ch)];
+      s = std::max(s, std::fabs(w.data<float>()[i]) / 127.0f);
+    }
+    plan.layers.push_back(l);
+  }
+  return plan;
+}
+
+Tensor rows(const Tensor& x, int64_t from, int64_t n) {
+  Shape s = x.shape();
+  const int64_t per = x.numel() / s[0];
+  s[0] = n;
+  std::vector<float> v(x.data<float>() + from * per, x.data<float>() + (from + n) * per);
+  return Tensor::from_vector<float>(s, v);
+}
+
+struct Result {
+  Ops optimized;         // op histogram of ORT's optimized graph
+  double sqnr_db = 0;    // ORT vs repq's executor, same QDQ model
+  double agreement = 0;  // top-1, same
+  size_t convs = 0, cfws_adds = 0;  // quantized Convs / CFWS Adds in the plan
+};
+
+// Exports `m` with a min-max plan calibrated on `calib`, runs it on `eval` with ORT (level
+// extended, optimized graph saved) and with repq's executor.
+Result run_case(const std::string& label, const Model& m, const Tensor& calib, const Tensor& eval,
+                Target target = Target::kOrt) {
+  quant::QuantizeOptions o;
+  o.target = target;
+  const auto pts = quant::find_quant_points(m, o);
+  const QuantPlan plan = minmax_plan(m, pts, calib, target);
+  const Model q = quant::export_qdq(m, plan);
+  TempDir tmp;
+  save_model(q, tmp.file("q.onnx"));
+  OrtRunOptions ro;
+  ro.level = "extended";
+  ro.threads = 2;
+  ro.optimized_model_path = tmp.file("opt.onnx");
+  const std::string in = m.graph.runtime_inputs()[0]->name, out = m.graph.outputs[0].name;
+  const Tensor got = ort_run(tmp.file("q.onnx"), {{in, eval}}, ro).at(out);
+  Executor ex(q, {2});
+  const Tensor want = ex.run({{in, eval}}).at(out);
+  Result r;
+  LoadOptions lo;
+  lo.validate = false;
+  r.optimized = op_histogram(load_model(tmp.file("opt.onnx"), lo).graph);
+  for (const auto& l : plan.layers) r.convs += l.op == "Conv";
+  for (const auto& n : m.graph.nodes) r.cfws_adds += n.op_type == "Add" && n.name.ends_with("/cfws_add");
+  double num = 0, den = 0;
+  const auto g = got.span<float>(), w = want.span<float>();
+  for (size_t i = 0; i < w.size(); ++i) {
+    num += double(w[i]) * w[i];
+    den += (double(w[i]) - g[i]) * (double(w[i]) - g[i]);
+  }
+  r.sqnr_db = 10 * std::log10(num / std::max(den, 1e-30));
+  const int64_t n = want.dim(0), k = want.numel() / n;
+  int64_t same = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const auto a = std::max_element(g.begin() + i * k, g.begin() + (i + 1) * k) - (g.begin() + i * k);
+    const auto b = std::max_element(w.begin() + i * k, w.begin() + (i + 1) * k) - (w.begin() + i * k);
+    same += a == b;
+  }
+  r.agreement = double(same) / double(n);
+  std::string ops;
+  for (const auto& [op, c] : r.optimized) ops += " " + op + "=" + std::to_string(c);
+  std::printf("%s: %zu quantized convs; ORT (extended) vs repq executor on the QDQ model: SQNR %.1f dB, "
+              "top-1 agreement %.1f %% of %lld\n  optimized graph:%s\n",
+              label.c_str(), r.convs, r.sqnr_db, 100 * r.agreement, static_cast<long long>(n), ops.c_str());
+  return r;
+}
+
+size_t count(const Ops& ops, const std::string& op) { return ops.count(op) ? ops.at(op) : 0; }
+
+// Every quantized Conv runs as QLinearConv; no float Conv, Relu or DequantizeLinear-fed float
+// op is left between them; the classifier runs as QGemm.
+void expect_integer_graph(const Result& r, size_t adds) {
+  EXPECT_EQ(count(r.optimized, "QLinearConv"), r.convs);
+  EXPECT_EQ(count(r.optimized, "Conv"), 0u);
+  EXPECT_EQ(count(r.optimized, "Relu"), 0u);
+  EXPECT_EQ(count(r.optimized, "Add"), 0u);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QLinearAdd"), adds);
+}
+
+class OrtQdqModels : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OrtQdqModels, EveryConvRunsAsQLinearConv) {
+  REPQ_REQUIRE_ORT();
+  const std::string dir = source_dir() + "/models/" + GetParam();
+  const Model m = load_model(dir + "/" + GetParam() + ".deploy.onnx");
+  const Tensor x = data::read_npy(dir + "/ref_input.npy");
+  const Result r = run_case(GetParam() + " deploy", m, rows(x, 0, 16), x);
+  expect_integer_graph(r, 0);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QGemm"), 1u);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QLinearGlobalAveragePool"), 1u);
+  EXPECT_GT(r.sqnr_db, 30.0);
+  EXPECT_GE(r.agreement, 31.0 / 32.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, OrtQdqModels,
+                         ::testing::Values("repvgg", "repvgg_l2", "mobileone", "qarepvgg", "qarepvgg_v2",
+                                           "acdbb"));
+
+TEST(OrtQdq, CfwsSplitModelRunsAsTwoQLinearConvAndQLinearAdd) {
+  REPQ_REQUIRE_ORT();
+  const std::string dir = source_dir() + "/models/repvgg_l2";
+  Model m = load_model(dir + "/repvgg_l2.deploy.onnx");
+  const auto decisions = quant::apply_cfws(m, quant::WeightMode::kCfws);
+  const Tensor x = data::read_npy(dir + "/ref_input.npy");
+  const Result r = run_case("repvgg_l2 deploy, CFWS split", m, rows(x, 0, 16), x);
+  ASSERT_GT(r.cfws_adds, 0u) << decisions.size() << " convs considered";
+  expect_integer_graph(r, r.cfws_adds);
+  EXPECT_GT(r.sqnr_db, 30.0);
+  EXPECT_GE(r.agreement, 31.0 / 32.0);
+}
+
+Tensor random_input(const Shape& s, uint32_t seed) {
+  return Tensor::from_vector<float>(s, random_floats(size_t(shape_numel(s)), seed));
+}
+
+Model hand_net() {
+  Model m = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[batch,3,8,8] x) => (float[batch,10] y)
+<float[8,3,3,3] w1, float[8] b1, float[8,8,3,3] w2, float[8] b2, float[8,8,1,1] w3,
+ float[10,16] wf, float[10] bf>
+{
+  c1 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w1, b1)
+  r1 = Relu (c1)
+  c2 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (r1, w2, b2)
+  c3 = Conv <kernel_shape = [1,1]> (r1, w3)
+  s = Add (c2, c3)
+  r2 = Relu (s)
+  cat = Concat <axis = 1> (r1, r2)
+  p = MaxPool <kernel_shape = [2,2], strides = [2,2]> (cat)
+  gp = GlobalAveragePool (p)
+  f = Flatten (gp)
+  y = Gemm <transB = 1> (f, wf, bf)
+})");
+  for (auto& n : m.graph.nodes) n.name = n.outputs.at(0);
+  return m;
+}
+
+TEST(OrtQdq, HandMadeNetRunsInIntegerThroughAddConcatPools) {
+  REPQ_REQUIRE_ORT();
+  const Model m = hand_net();
+  const Result r = run_case("conv+relu+add+concat+maxpool+gap+gemm", m, random_input({8, 3, 8, 8}, 1),
+                            random_input({32, 3, 8, 8}, 2));
+  expect_integer_graph(r, 1);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QLinearConcat"), 1u);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QLinearGlobalAveragePool"), 1u);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QGemm"), 1u);
+  EXPECT_EQ(count(r.optimized, "MaxPool"), 1u) << "on uint8: its Q/DQ pair dropped";
+  EXPECT_EQ(count(r.optimized, "DequantizeLinear"), 0u) << "nothing runs in float in between";
+  EXPECT_EQ(count(r.optimized, "QuantizeLinear"), 1u) << "only the graph input";
+  EXPECT_GT(r.sqnr_db, 30.0);
+  EXPECT_GE(r.agreement, 31.0 / 32.0);
+}
+
+TEST(OrtQdq, TensorRTTargetLoadsAndAgrees) {
+  REPQ_REQUIRE_ORT();
+  const Model m = hand_net();
+  const Result r = run_case("hand-made net, target tensorrt (int8 symmetric)", m, random_input({8, 3, 8, 8}, 3),
+                            random_input({32, 3, 8, 8}, 4), Target::kTensorRT);
+  EXPECT_GT(r.sqnr_db, 30.0);
+  EXPECT_GE(r.agreement, 31.0 / 32.0);
+}
+
+TEST(OrtQdq, MobileOneS0RunsAsQLinearConv) {
+  REPQ_REQUIRE_MOBILEONE(path);
+  REPQ_REQUIRE_ORT();
+  const Model m = load_model(path);
+  const Tensor apple = mobileone_apple_input();
+  std::vector<float> v(apple.span<float>().begin(), apple.span<float>().end());
+  const auto noise = random_floats(3 * 3 * 224 * 224, 5, -2.0f, 2.0f);
+  v.insert(v.end(), noise.begin(), noise.end());
+  const Tensor x = Tensor::from_vector<float>({4, 3, 224, 224}, v);
+  const Result r = run_case("MobileOne-S0", m, x, x);
+  expect_integer_graph(r, 0);
+  EXPECT_GT(r.sqnr_db, 20.0);
+  EXPECT_EQ(r.agreement, 1.0);
+}
+
+}  // namespace
+}  // namespace repq::test
