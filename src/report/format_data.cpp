@@ -43,8 +43,9 @@ const std::vector<std::string>& csv_columns() {
   static const std::vector<std::string> c = {
       "index", "name", "op", "kernel", "strides", "groups", "in_channels", "out_channels",
       "encoding", "weight_min", "weight_max", "centre_surround", "identity_bn_factor",
-      "w_sqnr_per_tensor", "w_sqnr_per_channel", "w_sqnr_cfws", "act_tensor", "act_min",
-      "act_max", "act_threshold", "act_clipped", "act_sqnr", "out_sqnr_isolated",
+      "w_sqnr_per_tensor", "w_sqnr_per_channel", "w_sqnr_cfws", "block_kind", "any_bn_factor",
+      "channel_outlier", "dead_input_channels", "act_tensor", "act_min", "act_max",
+      "act_threshold", "act_clipped", "act_sqnr", "act_p9999", "out_sqnr_isolated",
       "out_cos_isolated", "out_sqnr_cumulative", "out_cos_cumulative", "causes", "advice"};
   return c;
 }
@@ -62,8 +63,10 @@ std::string to_csv(const Report& r) {
         std::to_string(l.out_channels), csv_field(l.encoding), exact(l.weight_min),
         exact(l.weight_max), exact(l.centre_surround), exact(l.identity_bn_factor),
         exact(l.w_sqnr_per_tensor), exact(l.w_sqnr_per_channel), exact(l.w_sqnr_cfws),
+        csv_field(l.block_kind), exact(l.any_bn_factor), exact(l.channel_outlier),
+        data && l.dead_input_channels >= 0 ? std::to_string(l.dead_input_channels) : std::string(),
         data ? csv_field(l.act_tensor) : std::string(), m(l.act_min), m(l.act_max),
-        m(l.act_threshold), m(l.act_clipped), m(l.act_sqnr), m(l.out_sqnr_isolated),
+        m(l.act_threshold), m(l.act_clipped), m(l.act_sqnr), m(l.act_p9999), m(l.out_sqnr_isolated),
         m(l.out_cos_isolated), m(l.out_sqnr_cumulative), m(l.out_cos_cumulative),
         csv_field(detail::join(l.causes, "; ")), csv_field(detail::join(l.advice, "; "))};
     out += detail::join(f, ",") + "\r\n";
@@ -113,12 +116,18 @@ std::string to_json(const Report& r) {
     e["w_sqnr_per_tensor"] = num(l.w_sqnr_per_tensor);
     e["w_sqnr_per_channel"] = num(l.w_sqnr_per_channel);
     e["w_sqnr_cfws"] = num(l.w_sqnr_cfws);
+    e["block_kind"] = l.block_kind;
+    e["any_bn_factor"] = num(l.any_bn_factor);
+    e["channel_outlier"] = num(l.channel_outlier);
+    e["dead_input_channels"] =
+        data && l.dead_input_channels >= 0 ? ojson(l.dead_input_channels) : ojson(nullptr);
     e["act_tensor"] = data ? ojson(l.act_tensor) : ojson(nullptr);
     e["act_min"] = m(l.act_min);
     e["act_max"] = m(l.act_max);
     e["act_threshold"] = m(l.act_threshold);
     e["act_clipped"] = m(l.act_clipped);
     e["act_sqnr"] = m(l.act_sqnr);
+    e["act_p9999"] = m(l.act_p9999);
     if (data && !l.act_hist.counts.empty()) {
       ojson h;
       h["amax"] = num(l.act_hist.amax);

@@ -26,14 +26,16 @@ std::string percent(double fraction, int decimals) {
 namespace detail {
 
 std::vector<TableColumn> table_columns(const Report& r) {
-  std::vector<TableColumn> c = {{"#", false},        {"layer", true},       {"op", true},
-                           {"shape", true},     {"ch", false},         {"enc", true},
-                           {"w range", false},  {"c/s", false},        {"idBN", false},
-                           {"wSQNR pt", false}, {"wSQNR pc", false},   {"wSQNR cfws", false}};
+  std::vector<TableColumn> c = {
+      {"#", false},        {"layer", true},     {"op", true},          {"shape", true},
+      {"ch", false},       {"block", true},     {"enc", true},         {"w range", false},
+      {"c/s", false},      {"idBN", false},     {"maxBN", false},      {"ch outl", false},
+      {"wSQNR pt", false}, {"wSQNR pc", false}, {"wSQNR cfws", false}};
   if (!r.static_only) {
-    const std::vector<TableColumn> more = {{"act range", false}, {"thr", false},     {"clip %", false},
-                                      {"aSQNR", false},     {"SQNR iso", false}, {"SQNR cum", false},
-                                      {"cos iso", false},   {"cos cum", false}};
+    const std::vector<TableColumn> more = {
+        {"act range", false}, {"p99.99", false},   {"thr", false},     {"clip %", false},
+        {"dead in", false},   {"aSQNR", false},    {"SQNR iso", false}, {"SQNR cum", false},
+        {"cos iso", false},   {"cos cum", false}};
     c.insert(c.end(), more.begin(), more.end());
   }
   return c;
@@ -45,17 +47,22 @@ std::vector<std::string> table_cells(const Report& r, const LayerRow& l) {
                                 detail::utf8_clean(l.op),
                                 detail::shape_text(l),
                                 std::to_string(l.in_channels) + "->" + std::to_string(l.out_channels),
+                                l.block_kind.empty() ? "-" : detail::utf8_clean(l.block_kind),
                                 l.encoding.empty() ? "-" : detail::utf8_clean(l.encoding),
                                 range_text(l.weight_min, l.weight_max),
                                 fixed(l.centre_surround, 2),
                                 fixed(l.identity_bn_factor, 2),
+                                fixed(l.any_bn_factor, 2),
+                                fixed(l.channel_outlier, 1),
                                 fixed(l.w_sqnr_per_tensor, 1),
                                 fixed(l.w_sqnr_per_channel, 1),
                                 fixed(l.w_sqnr_cfws, 1)};
   if (!r.static_only) {
     const std::vector<std::string> more = {range_text(l.act_min, l.act_max),
+                                           sig(l.act_p9999),
                                            sig(l.act_threshold),
                                            percent(l.act_clipped, 3),
+                                           l.dead_input_channels >= 0 ? std::to_string(l.dead_input_channels) : "-",
                                            fixed(l.act_sqnr, 1),
                                            fixed(l.out_sqnr_isolated, 1),
                                            fixed(l.out_sqnr_cumulative, 1),
