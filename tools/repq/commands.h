@@ -97,6 +97,7 @@ struct ReportCmdOptions {
   double fail_under_sqnr = -1e300;       // --fail-under-sqnr DB (model output SQNR)
   double fail_under_agreement = -1;      // --fail-under-agreement X (0..1)
   int top = 5;                   // --top N worst layers
+  bool quiet = false;            // -q: no progress bar
   DataFlags data;
 };
 int run_report(const ReportCmdOptions& o);
