@@ -114,6 +114,88 @@ int main(int argc, char** argv) {
   fuse_cmd->add_option("--threads", fuse.threads, "Threads for the checks (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
 
+  repq::cli::QuantizeCmdOptions quant;
+  auto* quant_cmd = app.add_subcommand(
+      "quantize",
+      "Fold branches, calibrate and write a QDQ INT8 ONNX model that ONNX Runtime runs with "
+      "integer ops (QLinearConv)");
+  quant_cmd->add_option("model", quant.model, "ONNX model (train or deploy form)")->required();
+  quant_cmd->add_option("-o,--output", quant.output, "Write the INT8 (QDQ) model here")->required();
+  quant_cmd->add_option("--calib", quant.calib,
+                        "Calibration data: a folder (or file) of images or .npy samples");
+  quant_cmd->add_option(
+      "--method", quant.method,
+      "Preset: minmax (per-channel weights + min-max activations), percentile, mse, entropy "
+      "(TensorRT-style KL, 2048 bins, calibrated on the conv output before its Relu), kl "
+      "(the CFWS paper's KL on the post-Relu tensor, numerically safe), cfws (cfws-auto "
+      "weights + kl activations)");
+  quant_cmd->add_option("--act", quant.act,
+                        "Activation calibrator, overrides the preset's: minmax, percentile, mse, "
+                        "entropy (calibrates a conv+Relu on the conv output, before the Relu, as "
+                        "TensorRT-style PTQ does), kl (on the post-Relu tensor, its exact zeros "
+                        "left out). The network input and the outputs of CFWS halves always "
+                        "keep their min-max range");
+  quant_cmd->add_option("--weights", quant.weights,
+                        "Weight encoding, overrides the preset's: per-tensor, per-channel, cfws "
+                        "(split every kxk conv), cfws-auto (only where it lowers the weight error)");
+  quant_cmd->add_option("--target", quant.target,
+                        "ort (uint8 asymmetric activations, Relu absorbed) or tensorrt "
+                        "(int8 symmetric everywhere, zero points 0)");
+  quant_cmd->add_option("--percentile", quant.percentile,
+                        "Percentile of |x| for --act percentile (default 99.99)");
+  quant_cmd->add_option("--exclude", quant.exclude,
+                        "Node names or op types to keep in float (repeatable, comma lists)");
+  quant_cmd->add_option("--num-calib", quant.num_calib,
+                        "Calibration samples: the first N of the sorted listing (0 = all; default 32)")
+      ->check(CLI::NonNegativeNumber);
+  quant_cmd->add_flag("--no-fuse", quant.no_fuse, "Do not fold branches first");
+  quant_cmd->add_option("--plan-in", quant.plan_in,
+                        "Use this plan (repq.plan/1 JSON) instead of calibrating");
+  quant_cmd->add_option("--plan-out", quant.plan_out, "Write the plan (repq.plan/1 JSON) here");
+  quant_cmd->add_option("--fallback", quant.fallback,
+                        "auto: keep the worst layers in float until the top-1 agreement with "
+                        "float reaches --min-agreement; none (default)")
+      ->check(CLI::IsMember({"none", "auto"}));
+  quant_cmd->add_option("--min-agreement", quant.min_agreement,
+                        "Target top-1 agreement with float for --fallback auto (0..1)")
+      ->check(CLI::Range(0.0, 1.0));
+  quant_cmd->add_flag("--json", quant.json,
+                      "Print the summary as JSON on stdout (schema repq.quantize/1, see "
+                      "docs/cli-json.md)");
+  add_data_flags(quant_cmd, quant.data);
+
+  repq::cli::ReportCmdOptions rep;
+  auto* rep_cmd = app.add_subcommand(
+      "report", "Per-layer quantization error (weights, activations, isolated and cumulative "
+                "output error) and the diagnosis of why a layer quantizes badly");
+  rep_cmd->add_option("model", rep.model, "ONNX model (train or deploy form)")->required();
+  rep_cmd->add_option("--calib", rep.calib, "Calibration data (not needed with --static or --plan-in)");
+  rep_cmd->add_option("--method", rep.method, "Preset, as for quantize");
+  rep_cmd->add_option("--act", rep.act, "Activation calibrator, as for quantize");
+  rep_cmd->add_option("--weights", rep.weights, "Weight encoding, as for quantize");
+  rep_cmd->add_option("--target", rep.target, "ort or tensorrt, as for quantize");
+  rep_cmd->add_option("--percentile", rep.percentile, "Percentile for --act percentile");
+  rep_cmd->add_option("--exclude", rep.exclude, "Node names or op types kept in float");
+  rep_cmd->add_option("--num-calib", rep.num_calib, "Calibration samples (0 = all; default 32)")
+      ->check(CLI::NonNegativeNumber);
+  rep_cmd->add_flag("--no-fuse", rep.no_fuse, "Do not fold branches first");
+  rep_cmd->add_option("--plan-in", rep.plan_in, "Report on this plan instead of calibrating");
+  rep_cmd->add_option("--format", rep.format, "table (default), csv, json (schema repq.report/1), md, html")
+      ->check(CLI::IsMember({"table", "csv", "json", "md", "html"}));
+  rep_cmd->add_option("-o,--output", rep.output, "Write the report here (default: stdout)");
+  rep_cmd->add_option("--data", rep.eval_data,
+                      "Images for the output measures (default: the calibration data)");
+  rep_cmd->add_option("--labels", rep.labels,
+                      "'folders' or a label file: accuracy in the summary");
+  rep_cmd->add_flag("--static", rep.static_only, "Weights only: no data needed");
+  rep_cmd->add_option("--fail-under-sqnr", rep.fail_under_sqnr,
+                      "Exit 3 when the model output SQNR (dB) is below this");
+  rep_cmd->add_option("--fail-under-agreement", rep.fail_under_agreement,
+                      "Exit 3 when the top-1 agreement with float (0..1) is below this")
+      ->check(CLI::Range(0.0, 1.0));
+  rep_cmd->add_option("--top", rep.top, "Worst layers listed (default 5)")->check(CLI::NonNegativeNumber);
+  add_data_flags(rep_cmd, rep.data);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -133,6 +215,14 @@ int main(int argc, char** argv) {
     if (*info_cmd) return repq::cli::run_info(info);
     if (*run_cmd) return repq::cli::run_run(run);
     if (*fuse_cmd) return repq::cli::run_fuse(fuse);
+    if (*rep_cmd) {
+      rep.quiet = quiet;
+      return repq::cli::run_report(rep);
+    }
+    if (*quant_cmd) {
+      quant.quiet = quiet;
+      return repq::cli::run_quantize(quant);
+    }
     if (*eval_cmd) {
       eval.quiet = quiet;
       return repq::cli::run_eval(eval);
