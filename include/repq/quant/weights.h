@@ -22,7 +22,13 @@ struct QuantizedWeight {
   Tensor q;                   // int8, same shape as w
   Tensor dequantized() const; // float32 q * scale
 };
+// Throws InputError for a weight that is not float32 or holds inf / NaN.
 QuantizedWeight quantize_weight(const Tensor& w, bool per_channel);
+
+// The scale of a channel (or tensor) whose largest |w| is max_abs: max_abs / 127, or
+// kZeroWeightScale when that is 0 (an all-zero channel) or below the smallest normal float.
+constexpr float kZeroWeightScale = 1.1920929e-07f;  // float epsilon, PyTorch's minimum scale
+float weight_scale(float max_abs);
 
 // CFWS split of a conv kernel W[o, i, k, k] (k odd, > 1):
 //   coarse: the centre taps as a 1x1 kernel [o, i, 1, 1], int8 with scale coarse_scales[o]
@@ -44,13 +50,15 @@ struct WeightErrors {
   double sqnr_per_tensor_db = 0;
   double sqnr_per_channel_db = 0;
   double sqnr_cfws_db = 0;        // NaN when CFWS does not apply
-  double centre_surround = 0;     // max |centre| / max |surround| (kxk, k > 1); NaN otherwise
+  double centre_surround = 0;     // max over o of centre_surround_per_channel (kxk, k odd > 1);
+                                  // NaN otherwise
   double min = 0, max = 0;        // weight range
 };
 WeightErrors weight_errors(const Tensor& w);
 
-// Max over output channels o of max_i |W[o,i,c,c]| / max_{i, off-centre} |W[o,i,...]|, per
-// channel too (for reports).
+// Per output channel o: max_i |W[o,i,c,c]| / max over i and the off-centre taps of |W[o,i,..]|
+// (+infinity when the surround is all zero but the centre is not, 0 for an all-zero channel).
+// Empty when CFWS does not apply to `w` (for reports).
 std::vector<double> centre_surround_per_channel(const Tensor& w);
 
 }  // namespace repq::quant
