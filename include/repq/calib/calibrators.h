@@ -1,5 +1,5 @@
 // Activation calibrators: choose a clip threshold T (0 < T <= amax) for one tensor from its
-// statistics. The formulas are in docs/quantize.md (ALGORITHMS.md section 4).
+// statistics. The exact formulas are in docs/calibration.md (ALGORITHMS.md section 4).
 #pragma once
 
 #include <string>
@@ -33,5 +33,16 @@ double mse_threshold(const AbsHistogram& h, int levels);
 double entropy_threshold(const AbsHistogram& h, int quant_levels = 128);
 // CFWS paper's improved KL (numerically safe, integer counts in double, bins with P=0 skipped).
 double kl_threshold(const AbsHistogram& h, int quant_levels = 128);
+
+// The objective each calibrator minimizes, for tests and reports.
+// Expected squared error (rounding + clipping) per value of the histogram's distribution (each
+// bin's mass uniform inside the bin) on the grid {0, s, ..., levels*s}, s = t / levels.
+double expected_sq_error(const AbsHistogram& h, double t, int levels);
+// KL(P||Q) of the entropy calibrator for candidate i (the first i bins kept, quant_levels <= i
+// <= bins); +infinity when some P_j > 0 has Q_j = 0 (as TensorRT).
+double entropy_divergence(const AbsHistogram& h, int64_t i, int quant_levels = 128);
+// The kl calibrator's divergence for candidate i (never NaN; +infinity only when the top
+// quantization level holds no in-range value while outliers are folded into it).
+double kl_divergence(const AbsHistogram& h, int64_t i, int quant_levels = 128);
 
 }  // namespace repq::calib

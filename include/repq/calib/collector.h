@@ -25,7 +25,9 @@ struct CollectOptions {
 struct CollectResult {
   std::map<std::string, TensorStats> stats;  // by tensor name
   int64_t samples = 0;                       // samples used (per pass)
-  double forward_seconds = 0;                // wall time spent in Executor::run (both passes)
+  double forward_seconds = 0;                // wall time spent in Executor::run (both passes),
+                                             // minus the time inside the observer
+  double stats_seconds = 0;                  // wall time inside the observer (statistics)
   double total_seconds = 0;                  // wall time of the whole collection
 };
 

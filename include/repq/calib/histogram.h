@@ -1,6 +1,6 @@
 // Streaming per-tensor statistics for activation calibration: running range (pass 1) and a
 // histogram of |x| over a fixed range [0, amax] (pass 2). Memory is bins x tensors, never
-// proportional to the number of images. See docs/quantize.md.
+// proportional to the number of images. See docs/calibration.md.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,10 @@
 namespace repq::calib {
 
 // Histogram of |x|: `counts[b]` holds values in [b*w, (b+1)*w), w = amax / bins; the last bin
-// also holds amax itself. Counts are integers (exact, order independent).
+// also holds amax itself. Counts are integers (exact, order independent). The bin index of a
+// value is computed in float32 (|v| * bins / amax, truncated), so a value within float rounding
+// of a bin edge may land in either neighbour, always the same one. amax <= 0: every value goes
+// to the last bin. Set `amax` and resize `counts` (the bin count) before add().
 struct AbsHistogram {
   double amax = 0;                 // upper edge of the last bin
   std::vector<uint64_t> counts;    // bins
@@ -29,8 +32,11 @@ struct TensorStats {
   double min = 0, max = 0;         // over every value seen (pass 1)
   uint64_t count = 0;              // values seen (pass 1)
   uint64_t zeros = 0;              // exact zeros (pass 1)
+  uint64_t nans = 0;               // NaN values (pass 1; included in count, not in min/max/hist)
   AbsHistogram hist;               // pass 2, range [0, max(|min|, |max|)]
   double amax() const;             // max(|min|, |max|)
+  // Pass 1 on n values: updates min, max (NaN ignored), count, zeros, nans.
+  void add_range(const float* v, int64_t n);
 };
 
 }  // namespace repq::calib

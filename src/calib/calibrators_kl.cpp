@@ -1,0 +1,132 @@
+// The two divergence calibrators: entropy (TensorRT's IInt8EntropyCalibrator2) and kl (the
+// CFWS paper's improved KL, numerically safe). Exact formulas: docs/calibration.md.
+//
+// Both scan the candidates i = L..bins (L quantized levels). For candidate i, P is the first
+// i bins with the mass of bins >= i ("outliers") folded into bin i-1; Q merges the ORIGINAL
+// first i bins into L levels (bin j belongs to level floor(j*L/i), integer arithmetic) and
+// spreads each level's sum evenly over the level's non-empty bins; both are normalized.
+// Q misses the folded mass, which is what penalizes clipping. They differ in "non-empty":
+//   entropy: non-empty in the original bins (TensorRT). A bin i-1 that was empty but receives
+//            outliers has P > 0 and Q = 0: KL = +infinity, the candidate is never chosen.
+//   kl:      non-empty in P (outliers folded, MXNet's rule), so bin i-1 gets its level's share.
+//            Only when the whole top level holds no in-range value (its sum is 0) is
+//            P_{i-1} > 0 with Q_{i-1} = 0; that candidate is rejected (+infinity) explicitly.
+// The divergence is evaluated from integer counts held in double: terms with P_j = 0 are
+// skipped, ln is taken of counts >= 1 and of level averages >= 1/bins, never of a tiny float:
+//   D = (1/n) sum_{P_j>0} P_j (ln P_j - ln Q_j) + ln((n - outliers) / n),   n = sum P.
+// Work per candidate is O(i) multiply-adds plus one log per level: ln c_j is computed once
+// per bin (and once for the folded bin), never inside the scan.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "repq/calib/calibrators.h"
+#include "repq/error.h"
+
+namespace repq::calib {
+
+namespace {
+
+enum class Variant { kTensorRt, kSafe };
+
+struct Counts {
+  std::vector<double> c;       // bin counts (integers, exact in double up to 2^53)
+  std::vector<double> logc;    // ln c_j, 0 where c_j = 0 (never used there)
+  std::vector<double> suffix;  // suffix[k] = sum_{j >= k} c_j, suffix[bins] = 0
+  double total = 0;
+
+  explicit Counts(const AbsHistogram& h) {
+    const size_t nb = h.counts.size();
+    c.resize(nb);
+    logc.resize(nb);
+    suffix.assign(nb + 1, 0);
+    for (size_t j = 0; j < nb; ++j) {
+      c[j] = static_cast<double>(h.counts[j]);
+      logc[j] = c[j] > 0 ? std::log(c[j]) : 0;
+    }
+    for (size_t j = nb; j-- > 0;) suffix[j] = suffix[j + 1] + c[j];
+    total = suffix[0];
+  }
+};
+
+double divergence(const Counts& x, int64_t i, int levels, Variant v) {
+  const auto nb = static_cast<int64_t>(x.c.size());
+  if (levels < 1 || i < levels || i > nb)
+    throw InternalError("divergence: candidate " + std::to_string(i) + " outside [" +
+                        std::to_string(levels) + ", " + std::to_string(nb) + "]");
+  const double n = x.total;
+  if (!(n > 0)) return 0;
+  const double fold = x.suffix[static_cast<size_t>(i)];    // mass beyond the kept bins
+  const double p_last = x.c[static_cast<size_t>(i - 1)] + fold;  // P_{i-1}
+  const double log_p_last = p_last > 0 ? std::log(p_last) : 0;
+  const double inf = std::numeric_limits<double>::infinity();
+  double sum = 0;  // sum_j P_j (ln P_j - ln Q_j), Q_j unnormalized
+  for (int64_t l = 0; l < levels; ++l) {
+    const int64_t lo = (l * i + levels - 1) / levels;
+    const int64_t hi = ((l + 1) * i + levels - 1) / levels;  // bins [lo, hi) form level l
+    const bool has_last = hi == i;
+    // The level's sum (original bins) and its non-empty bins (see the variants above).
+    double level_sum = 0;
+    int64_t non_empty = 0;
+    for (int64_t j = lo; j < hi; ++j) {
+      const double c = x.c[static_cast<size_t>(j)];
+      level_sum += c;
+      non_empty += (v == Variant::kSafe && j == i - 1) ? p_last > 0 : c > 0;
+    }
+    if (level_sum == 0) {
+      if (has_last && p_last > 0) return inf;  // P > 0 where Q = 0
+      continue;                                // P = 0 on the whole level
+    }
+    const double log_q = std::log(level_sum / static_cast<double>(non_empty));
+    const int64_t plain_end = has_last ? hi - 1 : hi;
+    for (int64_t j = lo; j < plain_end; ++j) {
+      const auto js = static_cast<size_t>(j);
+      if (x.c[js] > 0) sum += x.c[js] * (x.logc[js] - log_q);
+    }
+    if (has_last && p_last > 0) {
+      if (v == Variant::kTensorRt && x.c[static_cast<size_t>(i - 1)] == 0) return inf;
+      sum += p_last * (log_p_last - log_q);
+    }
+  }
+  // Q normalized by its own sum n - fold (every level's sum lands on its bins), P by n.
+  return sum / n + std::log1p(-fold / n);
+}
+
+double best_candidate(const AbsHistogram& h, int levels, Variant v) {
+  if (levels < 1) throw InputError("quantization levels " + std::to_string(levels) + ": must be >= 1");
+  const auto nb = static_cast<int64_t>(h.counts.size());
+  if (!(h.amax > 0) || nb == 0) return 0;
+  if (nb < levels) return h.amax;  // fewer bins than levels: nothing to clip
+  const Counts x(h);
+  if (!(x.total > 0)) return 0;
+  double best = std::numeric_limits<double>::infinity();
+  int64_t best_i = nb;
+  for (int64_t i = levels; i <= nb; ++i) {
+    const double d = divergence(x, i, levels, v);
+    if (d <= best) {  // the largest i on ties
+      best = d;
+      best_i = i;
+    }
+  }
+  return std::min(h.amax, static_cast<double>(best_i) * h.bin_width());
+}
+
+}  // namespace
+
+double entropy_divergence(const AbsHistogram& h, int64_t i, int quant_levels) {
+  return divergence(Counts(h), i, quant_levels, Variant::kTensorRt);
+}
+
+double kl_divergence(const AbsHistogram& h, int64_t i, int quant_levels) {
+  return divergence(Counts(h), i, quant_levels, Variant::kSafe);
+}
+
+double entropy_threshold(const AbsHistogram& h, int quant_levels) {
+  return best_candidate(h, quant_levels, Variant::kTensorRt);
+}
+
+double kl_threshold(const AbsHistogram& h, int quant_levels) {
+  return best_candidate(h, quant_levels, Variant::kSafe);
+}
+
+}  // namespace repq::calib
