@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "repq/data/dataset.h"
 #include "repq/data/npy.h"
 #include "repq/ir/graph_utils.h"
 #include "repq/ir/onnx_io.h"
@@ -76,6 +77,15 @@ Tensor rows(const Tensor& x, int64_t from, int64_t n) {
   return Tensor::from_vector<float>(s, v);
 }
 
+double sqnr_db(std::span<const float> ref, std::span<const float> got) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    num += double(ref[i]) * ref[i];
+    den += (double(ref[i]) - got[i]) * (double(ref[i]) - got[i]);
+  }
+  return 10 * std::log10(num / std::max(den, 1e-30));
+}
+
 struct Result {
   Ops optimized;         // op histogram of ORT's optimized graph
   double sqnr_db = 0;    // ORT vs repq's executor, same QDQ model
@@ -108,13 +118,11 @@ Result run_case(const std::string& label, const Model& m, const Tensor& calib, c
   r.optimized = op_histogram(load_model(tmp.file("opt.onnx"), lo).graph);
   for (const auto& l : plan.layers) r.convs += l.op == "Conv";
   for (const auto& n : m.graph.nodes) r.cfws_adds += n.op_type == "Add" && n.name.ends_with("/cfws_add");
-  double num = 0, den = 0;
   const auto g = got.span<float>(), w = want.span<float>();
-  for (size_t i = 0; i < w.size(); ++i) {
-    num += double(w[i]) * w[i];
-    den += (double(w[i]) - g[i]) * (double(w[i]) - g[i]);
-  }
-  r.sqnr_db = 10 * std::log10(num / std::max(den, 1e-30));
+  r.sqnr_db = sqnr_db(w, g);
+  Executor fx(m, {2});
+  const Tensor ref = fx.run({{in, eval}}).at(out);
+  const double ort_float = sqnr_db(ref.span<float>(), g), repq_float = sqnr_db(ref.span<float>(), w);
   const int64_t n = want.dim(0), k = want.numel() / n;
   int64_t same = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -126,8 +134,10 @@ Result run_case(const std::string& label, const Model& m, const Tensor& calib, c
   std::string ops;
   for (const auto& [op, c] : r.optimized) ops += " " + op + "=" + std::to_string(c);
   std::printf("%s: %zu quantized convs; ORT (extended) vs repq executor on the QDQ model: SQNR %.1f dB, "
-              "top-1 agreement %.1f %% of %lld\n  optimized graph:%s\n",
-              label.c_str(), r.convs, r.sqnr_db, 100 * r.agreement, static_cast<long long>(n), ops.c_str());
+              "top-1 agreement %.1f %% of %lld (vs the float model: ORT %.1f dB, repq %.1f dB)\n"
+              "  optimized graph:%s\n",
+              label.c_str(), r.convs, r.sqnr_db, 100 * r.agreement, static_cast<long long>(n), ort_float,
+              repq_float, ops.c_str());
   return r;
 }
 
@@ -226,19 +236,23 @@ TEST(OrtQdq, TensorRTTargetLoadsAndAgrees) {
   EXPECT_GE(r.agreement, 31.0 / 32.0);
 }
 
-TEST(OrtQdq, MobileOneS0RunsAsQLinearConv) {
+// Calibrated (min-max) on 8 ImageNet photos, evaluated on 24.
+TEST(OrtQdq, MobileOneS0RunsAsQLinearConvSlow) {
   REPQ_REQUIRE_MOBILEONE(path);
   REPQ_REQUIRE_ORT();
   const Model m = load_model(path);
-  const Tensor apple = mobileone_apple_input();
-  std::vector<float> v(apple.span<float>().begin(), apple.span<float>().end());
-  const auto noise = random_floats(3 * 3 * 224 * 224, 5, -2.0f, 2.0f);
-  v.insert(v.end(), noise.begin(), noise.end());
-  const Tensor x = Tensor::from_vector<float>({4, 3, 224, 224}, v);
-  const Result r = run_case("MobileOne-S0", m, x, x);
+  data::DatasetOptions dopt;
+  dopt.limit = 24;
+  const Tensor x = data::load_all(data::Dataset::open(shared_dir() + "/data/imagenet_sample/images", dopt)).input;
+  const Result r = run_case("MobileOne-S0 (8 photos calibrate, 24 evaluate)", m, rows(x, 0, 8), x);
   expect_integer_graph(r, 0);
-  EXPECT_GT(r.sqnr_db, 20.0);
-  EXPECT_EQ(r.agreement, 1.0);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QGemm"), 1u);
+  // Measured 15 dB: ORT and repq round a few products differently (1 LSB, 15 of 4.8M values of
+  // the stem's output), and the depthwise kernels' huge centre taps (the folded identity
+  // branch) amplify each such step into several LSBs of the next layer, over 43 layers. The
+  // predictions still agree.
+  EXPECT_GT(r.sqnr_db, 12.0);
+  EXPECT_GE(r.agreement, 23.0 / 24.0);
 }
 
 }  // namespace
