@@ -38,8 +38,8 @@ std::string svg_bar_chart(const BarChart& c) {
   const size_t ns = std::max<size_t>(1, c.series.size());
   const double bar_w = n > 60 ? 4 : 8;
   const double group_w = static_cast<double>(ns) * bar_w + 4;
-  const double left = 52, right = 12, top = 34, bottom = 40;
-  const double plot_w = std::max(360.0, static_cast<double>(n) * group_w);
+  const double left = 52, right = 12, top = 46, bottom = 40;
+  const double plot_w = std::max(480.0, static_cast<double>(n) * group_w);
   const double plot_h = 200;
   const double width = left + plot_w + right, height = top + plot_h + bottom;
 
@@ -62,13 +62,13 @@ std::string svg_bar_chart(const BarChart& c) {
                   num(height) + "\" viewBox=\"0 0 " + num(width) + " " + num(height) + "\">";
   o += "<title>" + html_escape(c.title) + "</title>";
   o += "<text x=\"" + num(left) + "\" y=\"16\" class=\"ct\">" + html_escape(c.title) + "</text>";
-  // Legend.
-  double lx = left + plot_w - 10;
-  for (size_t s = c.series.size(); s-- > 0;) {
-    lx -= 8.0 * static_cast<double>(c.series[s].name.size()) + 24;
-    o += "<rect x=\"" + num(lx) + "\" y=\"8\" width=\"10\" height=\"10\" fill=\"" +
-         html_escape(c.series[s].color) + "\"/><text x=\"" + num(lx + 14) + "\" y=\"17\" class=\"lg\">" +
-         html_escape(c.series[s].name) + "</text>";
+  // Legend, on its own line under the title.
+  double lx = left;
+  for (const auto& sr : c.series) {
+    o += "<rect x=\"" + num(lx) + "\" y=\"24\" width=\"10\" height=\"10\" fill=\"" +
+         html_escape(sr.color) + "\"/><text x=\"" + num(lx + 14) + "\" y=\"33\" class=\"lg\">" +
+         html_escape(sr.name) + "</text>";
+    lx += 7.0 * static_cast<double>(sr.name.size()) + 30;
   }
   // Grid and y ticks.
   for (double t = lo; t <= hi + step * 1e-9; t += step) {
