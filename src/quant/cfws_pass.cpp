@@ -3,10 +3,13 @@
 #include "repq/quant/cfws_pass.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <set>
 
 #include "repq/error.h"
+#include "repq/eval/metrics.h"
 #include "repq/ir/graph_utils.h"
 
 namespace repq::quant {
@@ -19,7 +22,7 @@ std::string fmt_db(double v) {
 }
 
 // Why a Conv cannot be split ("" when it can).
-std::string unsplittable(const Graph& g, const Node& n) {
+std::string unsplittable(const Graph& g, const Node& n, bool identity_1x1) {
   if (n.inputs.size() < 2 || n.inputs[1].empty()) return "no weight input";
   const Tensor* w = g.initializer(n.inputs[1]);
   if (!w) return "weight is not a constant initializer";
@@ -28,8 +31,14 @@ std::string unsplittable(const Graph& g, const Node& n) {
     return "weight is a graph input (can be overridden)";
   if (w->rank() != 4) return "not a 2-D convolution";
   if (w->dtype() != DType::kFloat32) return "weight is " + dtype_name(w->dtype());
-  if (w->dim(2) != w->dim(3) || w->dim(2) % 2 == 0 || w->dim(2) < 3)
+  const bool kxk = w->dim(2) == w->dim(3) && w->dim(2) % 2 == 1 && w->dim(2) >= 3;
+  const bool pointwise = w->dim(2) == 1 && w->dim(3) == 1;
+  if (identity_1x1 && pointwise) {
+    if (!identity_split_applicable(*w) || n.attr_int("group", 1) != 1)
+      return "1x1 kernel, not square or grouped";
+  } else if (!kxk) {
     return std::to_string(w->dim(2)) + "x" + std::to_string(w->dim(3)) + " kernel";
+  }
   const std::string auto_pad = n.attr_string("auto_pad", "NOTSET");
   if (auto_pad != "NOTSET") return "auto_pad " + auto_pad;
   const auto dil = n.attr_ints("dilations", {1, 1});
@@ -40,6 +49,26 @@ std::string unsplittable(const Graph& g, const Node& n) {
     if (pads[a] < dil[a % 2] * half)
       return "pads smaller than dilation*(k-1)/2 (the 1x1 half would need negative pads)";
   return "";
+}
+
+double sqnr_of(const Tensor& w, const CfwsWeight& split) {
+  const Tensor r = split.reconstructed();
+  return sqnr_db(w.data<float>(), r.data<float>(), static_cast<size_t>(w.numel()));
+}
+
+// Max over o of |W[o, o]| / max_{i != o} |W[o, i]| of a [c, c, 1, 1] kernel.
+double diagonal_ratio(const Tensor& w) {
+  const int64_t c = w.dim(0);
+  const float* p = w.data<float>();
+  double best = 0;
+  for (int64_t o = 0; o < c; ++o) {
+    double rest = 0;
+    for (int64_t i = 0; i < c; ++i)
+      if (i != o) rest = std::max(rest, std::fabs(static_cast<double>(p[o * c + i])));
+    const double d = std::fabs(static_cast<double>(p[o * c + o]));
+    best = std::max(best, rest > 0 ? d / rest : (d > 0 ? std::numeric_limits<double>::infinity() : 0));
+  }
+  return best;
 }
 
 // Replaces node `idx` by the coarse / fine Convs and the Add.
@@ -63,11 +92,13 @@ void split_node(Graph& g, size_t idx, const CfwsWeight& split, NameGen& gen) {
   const auto dil = conv.attr_ints("dilations", {1, 1});
   auto pads = conv.attr_ints("pads", {0, 0, 0, 0});
   for (size_t a = 0; a < 4; ++a) pads[a] -= dil[a % 2] * half;
+  // The identity split's coarse half is depthwise: one diagonal weight per channel.
   coarse.attributes = {Attribute::make_ints("kernel_shape", {1, 1}),
                        Attribute::make_ints("strides", conv.attr_ints("strides", {1, 1})),
                        Attribute::make_ints("pads", pads),
                        Attribute::make_ints("dilations", {1, 1}),
-                       Attribute::make_int("group", conv.attr_int("group", 1))};
+                       Attribute::make_int("group", split.diagonal ? w.dim(0)
+                                                                   : conv.attr_int("group", 1))};
 
   Node fine = conv;
   fine.name = gen.make(base + "/cfws_fine");
@@ -99,7 +130,7 @@ void split_node(Graph& g, size_t idx, const CfwsWeight& split, NameGen& gen) {
 }  // namespace
 
 std::vector<CfwsDecision> apply_cfws(Model& model, WeightMode mode,
-                                     const std::vector<std::string>& exclude) {
+                                     const std::vector<std::string>& exclude, bool identity_1x1) {
   std::vector<CfwsDecision> out;
   if (mode != WeightMode::kCfws && mode != WeightMode::kCfwsAuto) return out;
   Graph& g = model.graph;
@@ -116,22 +147,27 @@ std::vector<CfwsDecision> apply_cfws(Model& model, WeightMode mode,
       out.push_back(std::move(d));
       continue;
     }
-    d.reason = unsplittable(g, n);
+    d.reason = unsplittable(g, n, identity_1x1);
     if (!d.reason.empty()) {
       out.push_back(std::move(d));
       continue;
     }
     const Tensor& w = *g.initializer(n.inputs[1]);
+    const bool diagonal = !cfws_applicable(w);  // unsplittable() let only square 1x1 through
+    CfwsWeight split;
     try {
+      split = diagonal ? identity_split(w) : cfws_split(w);
       const WeightErrors e = weight_errors(w);
       d.sqnr_per_channel_db = e.sqnr_per_channel_db;
-      d.sqnr_cfws_db = e.sqnr_cfws_db;
-      d.centre_surround = e.centre_surround;
+      d.sqnr_cfws_db = diagonal ? sqnr_of(w, split) : e.sqnr_cfws_db;
+      d.centre_surround = diagonal ? diagonal_ratio(w) : e.centre_surround;
     } catch (const InputError& err) {
       throw InputError(n.describe() + ": " + err.what());
     }
     const std::string change = fmt_db(d.sqnr_per_channel_db) + " -> " + fmt_db(d.sqnr_cfws_db) +
-                                " dB, centre/surround " + fmt_db(d.centre_surround);
+                                (diagonal ? " dB, identity split, diagonal/rest "
+                                          : " dB, centre/surround ") +
+                                fmt_db(d.centre_surround);
     if (mode == WeightMode::kCfwsAuto &&
         !(d.sqnr_cfws_db >= d.sqnr_per_channel_db + kCfwsAutoMinGainDb)) {
       d.reason = "cfws does not lower the weight error enough (" + change + ", needs +" +
@@ -143,7 +179,6 @@ std::vector<CfwsDecision> apply_cfws(Model& model, WeightMode mode,
     d.reason = mode == WeightMode::kCfws ? "--weights cfws (" + change + ")"
                                          : "cfws lowers the weight error (" + change + ")";
     old_weights.insert(n.inputs[1]);
-    const CfwsWeight split = cfws_split(w);
     split_node(g, idx, split, gen);
     idx += 2;  // past the fine Conv and the Add
     out.push_back(std::move(d));

@@ -158,9 +158,44 @@ CfwsWeight cfws_split(const Tensor& w, bool per_channel_coarse) {
   return r;
 }
 
+bool identity_split_applicable(const Tensor& w) {
+  return w.dtype() == DType::kFloat32 && w.rank() == 4 && w.dim(2) == 1 && w.dim(3) == 1 &&
+         w.dim(0) == w.dim(1) && w.dim(0) > 0;
+}
+
+CfwsWeight identity_split(const Tensor& w) {
+  const float* src = float_data(w, "identity_split");
+  if (!identity_split_applicable(w))
+    throw InputError("identity_split: kernel " + shape_str(w.shape()) + " is not [c, c, 1, 1]");
+  const int64_t c = w.dim(0);
+  max_abs(src, w.numel());  // refuses non-finite weights
+  CfwsWeight r;
+  r.diagonal = true;
+  r.coarse.q = Tensor(DType::kInt8, {c, 1, 1, 1});
+  r.coarse.scales.resize(static_cast<size_t>(c));
+  r.fine_float = w;
+  float* f = r.fine_float.mutable_data<float>();
+  int8_t* qc = r.coarse.q.mutable_data<int8_t>();
+  for (int64_t o = 0; o < c; ++o) {
+    const float d = src[o * c + o];
+    const float s = weight_scale(std::fabs(d));
+    const float q = std::clamp(std::floor(d / s + 0.5f), -127.0f, 127.0f);
+    r.coarse.scales[static_cast<size_t>(o)] = s;
+    qc[o] = static_cast<int8_t>(q);
+    f[o * c + o] = d - q * s;
+  }
+  r.fine = quantize_weight(r.fine_float, true);
+  return r;
+}
+
 Tensor CfwsWeight::reconstructed() const {
   Tensor out = fine.dequantized();
   const Tensor cq = coarse.dequantized();
+  if (diagonal) {
+    const int64_t c = cq.numel();
+    for (int64_t o = 0; o < c; ++o) out.mutable_data<float>()[o * c + o] += cq.data<float>()[o];
+    return out;
+  }
   const int64_t n = cq.numel(), kk = n ? out.numel() / n : 0;
   const int64_t k = out.rank() == 4 ? out.dim(2) : 0;
   const int64_t centre = (k / 2) * k + k / 2;

@@ -278,6 +278,40 @@ TEST(QuantCfws, MobileOneS0ComputesTheSameFunction) {
   EXPECT_LT(max_rel_diff(a.run({{in, x}}), b.run({{in, x}})), 1e-5);
 }
 
+TEST(QuantCfws, IdentitySplitOfSquarePointwiseConvs) {
+  const Model orig = text_model(R"(
+g (float[2,6,7,7] x) => (float[2,6,4,4] y, float[2,4,7,7] z, float[2,6,7,7] v)
+<float[6,6,1,1] w_sq, float[6] b_sq, float[4,6,1,1] w_rect, float[6,3,1,1] w_grp>
+{
+  y = Conv <strides = [2,2]> (x, w_sq, b_sq)
+  z = Conv (x, w_rect)
+  v = Conv <group = 2> (x, w_grp)
+})");
+  Model off = orig;
+  EXPECT_EQ(apply_cfws(off, WeightMode::kCfws)[0].reason, "1x1 kernel");  // off by default
+  Model m = orig;
+  const auto d = apply_cfws(m, WeightMode::kCfws, {}, true);
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_TRUE(d[0].applied);
+  EXPECT_NE(d[0].reason.find("identity split"), std::string::npos) << d[0].reason;
+  EXPECT_FALSE(d[1].applied);
+  EXPECT_FALSE(d[2].applied);
+  EXPECT_EQ(d[1].reason, "1x1 kernel, not square or grouped");
+  const Node* coarse = find_node(m, "y/cfws_coarse");
+  ASSERT_NE(coarse, nullptr);
+  EXPECT_EQ(coarse->attr_int("group", 0), 6);  // depthwise: the diagonal
+  EXPECT_EQ(coarse->attr_ints("strides"), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(m.graph.initializer("y/cfws_coarse.weight")->shape(), (Shape{6, 1, 1, 1}));
+  const Tensor x = Tensor::from_vector<float>({2, 6, 7, 7}, random_floats(2 * 6 * 49, 3));
+  EXPECT_LT(max_rel_diff(run_all(orig, {{"x", x}}), run_all(m, {{"x", x}})), 1e-5);
+  // cfws-auto splits a diagonal 100x the rest, not a plain random one.
+  Model dom = orig;
+  for (size_t o = 0; o < 6; ++o) dom.graph.mutable_initializer("w_sq")->mutable_span<float>()[o * 7] *= 100;
+  EXPECT_TRUE(apply_cfws(dom, WeightMode::kCfwsAuto, {}, true)[0].applied);
+  Model plain = orig;
+  EXPECT_FALSE(apply_cfws(plain, WeightMode::kCfwsAuto, {}, true)[0].applied);
+}
+
 // Per-layer weight SQNR, per channel against CFWS (auto decisions), and the model total
 // (all conv weights together). Printed as markdown for docs/cfws.md.
 struct ModelGains {

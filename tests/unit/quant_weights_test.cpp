@@ -131,6 +131,31 @@ TEST(QuantWeights, CfwsSplitByHand) {
   EXPECT_FLOAT_EQ(static_cast<float>(r[0]), 0.5f);
 }
 
+TEST(QuantWeights, IdentitySplitByHand) {
+  // [[-63.5, 0.5], [1.5, 254]]: diagonal scales 0.5 and 2, q = -127 (floor(-126.5)) and 127,
+  // residual 0; the fine kernel keeps the off-diagonal: scales 0.5/127 and 1.5/127.
+  const Tensor w = floats({2, 2, 1, 1}, {-63.5f, 0.5f, 1.5f, 254.0f});
+  ASSERT_TRUE(quant::identity_split_applicable(w));
+  EXPECT_FALSE(quant::identity_split_applicable(Tensor(DType::kFloat32, {4, 2, 1, 1})));
+  EXPECT_FALSE(quant::identity_split_applicable(Tensor(DType::kFloat32, {2, 2, 3, 3})));
+  EXPECT_THROW(quant::identity_split(Tensor(DType::kFloat32, {4, 2, 1, 1})), InputError);
+  const auto s = quant::identity_split(w);
+  EXPECT_TRUE(s.diagonal);
+  EXPECT_EQ(s.coarse.q.shape(), (Shape{2, 1, 1, 1}));
+  EXPECT_EQ(s.coarse.scales, (std::vector<float>{0.5f, 2.0f}));
+  EXPECT_EQ(s.coarse.q.to_int64s(), (std::vector<int64_t>{-127, 127}));
+  EXPECT_EQ(s.fine_float.to_doubles(), (std::vector<double>{0.0, 0.5, 1.5, 0.0}));
+  EXPECT_EQ(s.fine.scales, (std::vector<float>{0.5f / 127.0f, 1.5f / 127.0f}));
+  EXPECT_EQ(s.fine.q.to_int64s(), (std::vector<int64_t>{0, 127, 127, 0}));
+  const auto r = s.reconstructed().to_doubles();
+  EXPECT_EQ(r[0], -63.5);
+  EXPECT_EQ(r[3], 254.0);
+  EXPECT_FLOAT_EQ(static_cast<float>(r[1]), 0.5f);
+  // Per channel, 1.5 next to 254 becomes 2 (1.5 / 2 = 0.75 -> 1); the split keeps it.
+  const auto pc = quantize_weight(w, true).dequantized().to_doubles();
+  EXPECT_EQ(pc[2], 2.0);
+}
+
 TEST(QuantWeights, CfwsReconstructsExactlyAndResidualIsHalfACoarseStep) {
   for (const auto& w : {kernel(16, 8, 3, 1, 100.0f), kernel(12, 1, 3, 2, 1000.0f),
                         kernel(6, 4, 5, 3, 1.0f), kernel(8, 2, 3, 4, 0.01f)}) {
@@ -222,8 +247,9 @@ TEST(QuantWeights, SlowWeightOnlyAgreementOnMobileOneS0) {
   REPQ_REQUIRE_MOBILEONE(path);
   const Model fm = load_model(path);
   // kPc: every Conv and the Gemm per channel; kAuto: the same with cfws-auto on the kxk convs;
-  // kKxkPc / kKxkAuto: only the kxk convs quantized (per channel / cfws-auto), the rest float.
-  enum { kPc, kAuto, kKxkPc, kKxkAuto, kVariants };
+  // kKxkPc / kKxkAuto: only the kxk convs quantized (per channel / cfws-auto), the rest float;
+  // kAutoId: kAuto plus the identity split of every square 1x1 conv.
+  enum { kPc, kAuto, kKxkPc, kKxkAuto, kAutoId, kVariants };
   std::vector<Model> q(kVariants, fm);
   int split_auto = 0;
   for (const auto& n : fm.graph.nodes) {
@@ -233,6 +259,9 @@ TEST(QuantWeights, SlowWeightOnlyAgreementOnMobileOneS0) {
     const Tensor pc = quantize_weight(w, true).dequantized();
     q[kPc].graph.set_initializer(n.inputs[1], pc);
     q[kAuto].graph.set_initializer(n.inputs[1], pc);
+    const bool square_1x1 = !gemm && quant::identity_split_applicable(w) && n.attr_int("group", 1) == 1;
+    q[kAutoId].graph.set_initializer(n.inputs[1],
+                                     square_1x1 ? quant::identity_split(w).reconstructed() : pc);
     if (n.op_type != "Conv" || !quant::cfws_applicable(w)) continue;
     q[kKxkPc].graph.set_initializer(n.inputs[1], pc);
     q[kKxkAuto].graph.set_initializer(n.inputs[1], pc);
@@ -241,6 +270,7 @@ TEST(QuantWeights, SlowWeightOnlyAgreementOnMobileOneS0) {
       const Tensor cf = cfws_split(w).reconstructed();
       q[kAuto].graph.set_initializer(n.inputs[1], cf);
       q[kKxkAuto].graph.set_initializer(n.inputs[1], cf);
+      q[kAutoId].graph.set_initializer(n.inputs[1], cf);
       ++split_auto;
     }
   }
@@ -277,16 +307,20 @@ TEST(QuantWeights, SlowWeightOnlyAgreementOnMobileOneS0) {
     }
   }
   const char* names[] = {"all per-channel", "all, cfws-auto", "kxk only, per-channel",
-                         "kxk only, cfws-auto"};
+                         "kxk only, cfws-auto", "all, cfws-auto + identity"};
   std::printf("MobileOne-S0, weights only, 250 photos: float top-1 %.1f %%\n", 100 * facc.top1());
   for (size_t v = 0; v < kVariants; ++v)
-    std::printf("  %-22s top-1 %.1f %%, agreement %.1f %%, logit SQNR %.1f dB\n", names[v],
+    std::printf("  %-27s top-1 %.1f %%, agreement %.1f %%, logit SQNR %.1f dB\n", names[v],
                 100 * acc[v].top1(), 100 * agree[v].top1_agreement(), agree[v].mean_sqnr_db());
   // CFWS removes most of the kxk convs' share of the error (measured: 16.7 -> 22.6 dB,
   // agreement 93.6 -> 94.8 %); the 1x1 convs, per channel, are the larger share (docs/cfws.md).
   EXPECT_GT(agree[kKxkAuto].mean_sqnr_db(), agree[kKxkPc].mean_sqnr_db() + 3);
   EXPECT_GE(agree[kKxkAuto].top1_agreement(), agree[kKxkPc].top1_agreement());
   EXPECT_GT(agree[kAuto].mean_sqnr_db(), agree[kPc].mean_sqnr_db());
+  // The square 1x1 convs' diagonal (MobileOne's folded identity) is the larger share: split too,
+  // measured 90.0 -> 94.8 % agreement.
+  EXPECT_GT(agree[kAutoId].top1_agreement(), agree[kPc].top1_agreement() + 0.02);
+  EXPECT_GT(agree[kAutoId].mean_sqnr_db(), agree[kPc].mean_sqnr_db() + 3);
 }
 
 }  // namespace

@@ -37,7 +37,11 @@ constexpr double kCfwsAutoMinGainDb = 3.0;
 // least kCfwsAutoMinGainDb above per-channel; other modes: nothing. Nodes whose name (an unnamed node: its first
 // output's name) or op type is in `exclude` are skipped. Returns one decision per Conv
 // considered, graph order. Deterministic.
+// identity_1x1: also split square pointwise convs (W[c, c, 1, 1], group 1) on their diagonal
+// (identity_split in weights.h): coarse = a depthwise 1x1 Conv (group c) holding W[o, o], fine =
+// the rest; same names, same decision rule. Off by default (an extension of the paper's CFWS).
 std::vector<CfwsDecision> apply_cfws(Model& model, WeightMode mode,
-                                     const std::vector<std::string>& exclude = {});
+                                     const std::vector<std::string>& exclude = {},
+                                     bool identity_1x1 = false);
 
 }  // namespace repq::quant

@@ -37,13 +37,22 @@ float weight_scale(float max_abs);
 // coarse_dq (as a centred kxk kernel) + fine_dq is the quantized kernel; coarse_float +
 // fine_float reconstructs W exactly (in float arithmetic, up to one rounding per element).
 struct CfwsWeight {
-  QuantizedWeight coarse;   // shape [o, i, 1, 1]
+  QuantizedWeight coarse;   // shape [o, i, 1, 1]; [o, 1, 1, 1] when diagonal
   QuantizedWeight fine;     // shape [o, i, k, k]
   Tensor fine_float;        // float residual kernel before quantization
-  Tensor reconstructed() const;  // coarse.dequantized() (centred) + fine.dequantized(), [o,i,k,k]
+  bool diagonal = false;    // identity_split: coarse holds W[o, o] (a depthwise 1x1 conv)
+  Tensor reconstructed() const;  // coarse.dequantized() (centred / on the diagonal) + fine dq
 };
 bool cfws_applicable(const Tensor& w);  // rank 4, kh == kw, odd, > 1
 CfwsWeight cfws_split(const Tensor& w, bool per_channel_coarse = true);
+
+// The same split for the identity tap of a square pointwise conv W[c, c, 1, 1] (group 1), where
+// MobileOne's folded identity branch puts its outliers (on the diagonal, up to ~450x the rest of
+// the row in MobileOne-S0): coarse = the diagonal W[o, o] as a depthwise 1x1 kernel [c, 1, 1, 1]
+// (per channel, rounded half up: |q| = 127 exactly), fine = W with the diagonal replaced by the
+// residual, per channel. Not CFWS of the paper; docs/cfws.md measures it.
+bool identity_split_applicable(const Tensor& w);  // rank 4, float32, 1x1, dim 0 == dim 1
+CfwsWeight identity_split(const Tensor& w);
 
 // Diagnostics of one weight tensor.
 struct WeightErrors {
