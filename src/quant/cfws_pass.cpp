@@ -115,8 +115,9 @@ void split_node(Graph& g, size_t idx, const CfwsWeight& split, NameGen& gen) {
 
   // Both halves have the original output's type and shape.
   if (const ValueInfo* vi = g.find_value_info(conv.outputs[0])) {
+    const ValueInfo type = *vi;  // copied: push_back below may move value_info's elements
     for (const Node* half_node : {&coarse, &fine}) {
-      ValueInfo copy = *vi;
+      ValueInfo copy = type;
       copy.name = half_node->outputs[0];
       g.value_info.push_back(std::move(copy));
     }

@@ -127,6 +127,12 @@ TEST(QuantCfws, SplitNodesAttributesAndNames) {
   EXPECT_EQ(add->inputs, (std::vector<std::string>{"y_dil/cfws_coarse_output_0",
                                                    "y_dil/cfws_fine_output_0"}));
   EXPECT_EQ(add->outputs, (std::vector<std::string>{"y_dil"}));  // the original output name
+  // The halves get the original output's declared type.
+  for (const char* v : {"y_dil/cfws_coarse_output_0", "y_dil/cfws_fine_output_0"}) {
+    const ValueInfo* vi = m.graph.find_value_info(v);
+    ASSERT_NE(vi, nullptr) << v;
+    EXPECT_EQ(vi->shape(), (Shape{2, 8, 14, 15}));
+  }
   const Tensor* cw = m.graph.initializer("y_dil/cfws_coarse.weight");
   const Tensor* fw = m.graph.initializer("y_dil/cfws_fine.weight");
   ASSERT_TRUE(cw && fw);
