@@ -236,6 +236,30 @@ TEST(OrtQdq, TensorRTTargetLoadsAndAgrees) {
   EXPECT_GE(r.agreement, 31.0 / 32.0);
 }
 
+// MatMul and Gemm with [K, N] weights: per-channel scales along axis 1. The first MatMul's
+// result feeds a Relu and a Gemm (quantized: QLinearMatMul), the Gemm's result only a Softmax
+// (float: QGemm with a float output).
+TEST(OrtQdq, MatMulAndGemmWithPerColumnWeights) {
+  REPQ_REQUIRE_ORT();
+  Model m = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[batch,16] x) => (float[batch,6] y)
+<float[16,12] wm, float[12,6] wg, float[6] bg>
+{
+  h = MatMul (x, wm)
+  r = Relu (h)
+  t = Gemm (r, wg, bg)
+  y = Softmax <axis = 1> (t)
+})");
+  for (auto& n : m.graph.nodes) n.name = n.outputs.at(0);
+  const Result r = run_case("MatMul + Gemm (transB = 0)", m, random_input({16, 16}, 6), random_input({64, 16}, 7));
+  EXPECT_EQ(count(r.optimized, "QLinearMatMul"), 1u);
+  EXPECT_EQ(count(r.optimized, "com.microsoft:QGemm"), 1u);
+  EXPECT_EQ(count(r.optimized, "MatMul"), 0u);
+  EXPECT_EQ(count(r.optimized, "Gemm"), 0u);
+  EXPECT_GT(r.sqnr_db, 30.0);
+  EXPECT_GE(r.agreement, 63.0 / 64.0);
+}
+
 // Calibrated (min-max) on 8 ImageNet photos, evaluated on 24.
 TEST(OrtQdq, MobileOneS0RunsAsQLinearConvSlow) {
   REPQ_REQUIRE_MOBILEONE(path);
