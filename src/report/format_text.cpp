@@ -153,7 +153,7 @@ std::string to_table(const Report& r, const FormatOptions& o) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& l : r.layers) {
     rows.push_back(detail::table_cells(r, l));
-    rows.back()[1] = shorten(rows.back()[1], 40);
+    rows.back()[1] = shorten(rows.back()[1], 56);
   }
   std::vector<size_t> w(cols.size());
   for (size_t c = 0; c < cols.size(); ++c) {
@@ -228,7 +228,9 @@ std::string to_markdown(const Report& r, const FormatOptions& o) {
   out += head + "\n" + rule + "\n";
   for (const auto& l : r.layers) {
     std::string s = "|";
-    for (const auto& cell : detail::table_cells(r, l)) s += " " + md_escape(cell) + " |";
+    // Text columns are escaped; numbers, ranges and "16->32" cannot start markup mid-line.
+    const auto cells = detail::table_cells(r, l);
+    for (size_t c = 0; c < cells.size(); ++c) s += " " + (cols[c].left ? md_escape(cells[c]) : cells[c]) + " |";
     out += s + "\n";
   }
 
