@@ -119,7 +119,14 @@ std::string svg_histogram(const Histogram& h, const std::string& title) {
   std::string o = "<svg class=\"chart hist\" role=\"img\" width=\"" + num(width) + "\" height=\"" +
                   num(height) + "\" viewBox=\"0 0 " + num(width) + " " + num(height) + "\">";
   o += "<title>" + html_escape(title) + "</title>";
-  o += "<text x=\"" + num(left) + "\" y=\"14\" class=\"ht\">" + html_escape(title) + "</text>";
+  // The visible title keeps the end of a long name (the full one is the tooltip).
+  std::string shown = utf8_clean(title);
+  if (shown.size() > 46) {
+    size_t cut = shown.size() - 45;
+    while (cut < shown.size() && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) ++cut;
+    shown = "..." + shown.substr(cut);
+  }
+  o += "<text x=\"" + num(left) + "\" y=\"14\" class=\"ht\">" + html_escape(shown) + "</text>";
   o += "<rect x=\"" + num(left) + "\" y=\"" + num(top) + "\" width=\"" + num(plot_w) + "\" height=\"" +
        num(plot_h) + "\" class=\"frame\"/>";
   const double bw = plot_w / static_cast<double>(std::max<size_t>(1, n));
