@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "repq/data/dataset.h"
 #include "repq/data/npy.h"
@@ -258,6 +259,84 @@ g (float[batch,16] x) => (float[batch,6] y)
   EXPECT_EQ(count(r.optimized, "Gemm"), 0u);
   EXPECT_GT(r.sqnr_db, 30.0);
   EXPECT_GE(r.agreement, 63.0 / 64.0);
+}
+
+// Statistics of `names` over `x`, made here (two passes of the float executor) as the collector
+// would: range, count, zeros, then a 2048-bin |x| histogram.
+std::map<std::string, calib::TensorStats> stats_of(const Model& m, const std::vector<std::string>& names,
+                                                    const Tensor& x) {
+  std::map<std::string, calib::TensorStats> st;
+  for (const auto& n : names) {
+    st[n].name = n;
+    st[n].min = std::numeric_limits<double>::infinity();
+    st[n].max = -std::numeric_limits<double>::infinity();
+  }
+  Executor ex(m, {2});
+  const std::string in = m.graph.runtime_inputs()[0]->name;
+  ex.run({{in, x}}, [&](const std::string& n, const Tensor& v) {
+    if (!st.count(n)) return;
+    for (float f : v.span<float>()) {
+      st[n].min = std::min(st[n].min, double(f));
+      st[n].max = std::max(st[n].max, double(f));
+      st[n].zeros += f == 0.0f;
+    }
+    st[n].count += uint64_t(v.numel());
+  });
+  for (auto& [n, t] : st) {
+    t.hist.amax = std::max(std::fabs(t.min), std::fabs(t.max));
+    t.hist.counts.assign(2048, 0);
+  }
+  ex.run({{in, x}}, [&](const std::string& n, const Tensor& v) {
+    if (st.count(n)) st[n].hist.add(v.data<float>(), v.numel());
+  });
+  return st;
+}
+
+// The library's own pipeline pieces: find_quant_points -> build_plan (each calibrator, both
+// targets, CFWS split with cfws weights) -> export_qdq, run by ORT.
+TEST(OrtQdq, BuildPlanPlansRunInInteger) {
+  REPQ_REQUIRE_ORT();
+  const std::string dir = source_dir() + "/models/repvgg_l2";
+  const Model deploy = load_model(dir + "/repvgg_l2.deploy.onnx");
+  const Tensor x = data::read_npy(dir + "/ref_input.npy");
+  struct Case { calib::Method act; Target target; quant::WeightMode weights; };
+  for (const Case c : {Case{calib::Method::kMinMax, Target::kOrt, quant::WeightMode::kPerChannel},
+                       Case{calib::Method::kKl, Target::kOrt, quant::WeightMode::kCfws},
+                       Case{calib::Method::kPercentile, Target::kTensorRT, quant::WeightMode::kPerTensor}}) {
+    Model m = deploy;
+    quant::QuantizeOptions o;
+    o.act = c.act;
+    o.target = c.target;
+    o.weights = c.weights;
+    const auto decisions = quant::apply_cfws(m, c.weights);
+    const auto pts = quant::find_quant_points(m, o);
+    const QuantPlan plan = quant::build_plan(m, pts, stats_of(m, pts.stats_tensors(), rows(x, 0, 16)), o);
+    const Model q = quant::export_qdq(m, plan);
+    TempDir tmp;
+    save_model(q, tmp.file("q.onnx"));
+    OrtRunOptions ro;
+    ro.level = "extended";
+    ro.optimized_model_path = tmp.file("opt.onnx");
+    const Tensor got = ort_run(tmp.file("q.onnx"), {{"input", x}}, ro).at("logits");
+    Executor ex(q, {2});
+    const Tensor want = ex.run({{"input", x}}).at("logits");
+    LoadOptions lo;
+    lo.validate = false;
+    const Ops ops = op_histogram(load_model(tmp.file("opt.onnx"), lo).graph);
+    const std::string label = calib::method_name(c.act) + " " + quant::target_name(c.target) + " " +
+                              quant::weight_mode_name(c.weights);
+    std::printf("build_plan %s: ORT vs repq %.1f dB; QLinearConv %zu of %zu layers, QLinearAdd %zu\n", label.c_str(),
+                sqnr_db(want.span<float>(), got.span<float>()), count(ops, "QLinearConv"), plan.layers.size() - 1,
+                count(ops, "com.microsoft:QLinearAdd"));
+    EXPECT_GT(sqnr_db(want.span<float>(), got.span<float>()), 30.0) << label;
+    if (c.target == Target::kOrt) {
+      EXPECT_EQ(count(ops, "QLinearConv"), plan.layers.size() - 1) << label;  // all but the Gemm
+      EXPECT_EQ(count(ops, "Conv"), 0u) << label;
+      size_t splits = 0;
+      for (const auto& d : decisions) splits += d.applied;
+      EXPECT_EQ(count(ops, "com.microsoft:QLinearAdd"), splits) << label;
+    }
+  }
 }
 
 // Calibrated (min-max) on 8 ImageNet photos, evaluated on 24.
