@@ -153,7 +153,7 @@ TEST(CalibKl, HugeCountsStayAccurate) {
   c[1000] = 3;
   c[2047] = 1;
   const AbsHistogram h = make_hist(1.0, c);
-  for (int i : {128, 300, 301, 700, 1001, 2048}) {
+  for (int i : {128, 300, 301, 1001, 1002, 2048}) {
     const long double ref = reference_divergence(c, i, 128, true);
     const double got = calib::kl_divergence(h, i);
     ASSERT_TRUE(std::isfinite(got)) << i;

@@ -22,8 +22,7 @@ AbsHistogram make_hist(double amax, std::vector<uint64_t> counts) {
 
 // Midpoint-rule integration of (x - q(x))^2 over each bin (its mass uniform), q = the grid
 // {0, s, ..., levels*s} with values above t clipped to t.
-double brute_error(const AbsHistogram& h, double t, int levels) {
-  const int sub = 4000;
+double brute_error(const AbsHistogram& h, double t, int levels, int sub = 4000) {
   const double w = h.amax / static_cast<double>(h.counts.size());
   const double s = t / levels;
   double err = 0, n = 0;
@@ -80,7 +79,7 @@ TEST(CalibMse, ThresholdIsTheBruteForceMinimumOverBinEdges) {
       double best = 1e300, second = 1e300, best_t = 0;
       for (size_t k = 0; k < bins; ++k) {
         const double t = static_cast<double>(k + 1) * w;
-        const double e = brute_error(h, t, levels);
+        const double e = brute_error(h, t, levels, 400);
         if (e < best) {
           second = best;
           best = e;
