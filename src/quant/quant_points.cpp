@@ -155,12 +155,21 @@ QuantPoints find_quant_points(const Model& fused, const QuantizeOptions& o) {
   const std::vector<size_t> order = topo_order(g);
 
   std::set<std::string, std::less<>> exclude(o.exclude.begin(), o.exclude.end());
+  // A Conv split by CFWS (quant/cfws_pass.h) is still excluded by its original name: both
+  // halves and their Add.
+  auto cfws_original = [](const std::string& name) {
+    const size_t k = name.rfind("/cfws_");
+    return k == std::string::npos ? std::string() : name.substr(0, k);
+  };
+  auto excluded = [&](const Node& n) {
+    return exclude.count(n.name) || exclude.count(n.op_type) || exclude.count(cfws_original(n.name));
+  };
   for (const auto& e : o.exclude) {
-    const bool hit = std::any_of(g.nodes.begin(), g.nodes.end(),
-                                 [&](const Node& n) { return n.name == e || n.op_type == e; });
+    const bool hit = std::any_of(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
+      return n.name == e || n.op_type == e || cfws_original(n.name) == e;
+    });
     if (!hit) throw InputError("--exclude: '" + e + "' is neither a node name nor an op type of the model");
   }
-  auto excluded = [&](const Node& n) { return exclude.count(n.name) || exclude.count(n.op_type); };
 
   QuantPoints out;
   std::map<std::string, QuantPoint> pts;

@@ -213,5 +213,36 @@ g (float[1,2,6,6] x) => (float[1,2,6,6] y)
   EXPECT_EQ(tensors(q), (Names{"x", "k1", "c2", "k2", "y"}));
 }
 
+TEST(QuantPoints, CfwsHalvesAreTwoLayersAndTheirAddIsQuantized) {
+  // As quant::apply_cfws names them (the text syntax has no '/' in names: renamed below).
+  Model m = named(R"(
+g (float[1,2,6,6] x) => (float[1,2,6,6] y)
+<float[2,2,1,1] wc, float[2,2,3,3] wf, float[2] b, float[2,2,1,1] w2>
+{
+  kc = Conv (x, wc)
+  kf = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, wf, b)
+  k = Add (kc, kf)
+  r = Relu (k)
+  y = Conv (r, w2)
+})");
+  m.graph.nodes[0].name = "k/cfws_coarse";
+  m.graph.nodes[1].name = "k/cfws_fine";
+  m.graph.nodes[2].name = "k/cfws_add";
+  const QuantPoints q = quant::find_quant_points(m, {});
+  EXPECT_EQ(layer_names(q), (Names{"k/cfws_coarse", "k/cfws_fine", "y"}));
+  // Both halves read the same quantized input; the Add's inputs and its Relu output are
+  // quantized: two QLinearConv and a QLinearAdd with the Relu absorbed.
+  EXPECT_EQ(tensors(q), (Names{"x", "kc", "kf", "r", "y"}));
+  EXPECT_TRUE(point(q, "r").non_negative);
+
+  // Excluding the original conv's name keeps both halves (and the Add) float.
+  QuantizeOptions o;
+  o.exclude = {"k"};
+  const QuantPoints e = quant::find_quant_points(m, o);
+  EXPECT_EQ(layer_names(e), (Names{"y"}));
+  EXPECT_EQ(e.float_nodes.size(), 3u);
+  EXPECT_EQ(tensors(e), (Names{"r", "y"}));
+}
+
 }  // namespace
 }  // namespace repq::test
