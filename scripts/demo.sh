@@ -60,8 +60,10 @@ if [ -d tools/ort/node_modules/onnxruntime-node ]; then
       console.log(`ONNX Runtime ${r.ort_version}, ${r.samples} images, ${r.threads} threads`);
       console.log(`  float top-1 ${pct(r.reference.top1)}   INT8 top-1 ${pct(r.top1)}   ` +
                   `top-1 agreement ${pct(r.reference.agreement)}`);'
-  echo "  (the graph ORT runs: $out/$name.int8.ort.onnx; QLinearConv nodes:" \
-    "$(grep -c QLinearConv <(strings "$out/$name.int8.ort.onnx") || true))"
+  echo "  the graph ORT runs ($out/$name.int8.ort.onnx), by op:"
+  "$repq" info "$out/$name.int8.ort.onnx" --json |
+    node -e 'const h = JSON.parse(require("fs").readFileSync(0, "utf8")).op_histogram;
+             console.log("   ", Object.entries(h).map(([k, v]) => `${k} ${v}`).join(", "));'
 else
   echo
   echo "(ONNX Runtime not installed in tools/ort: run scripts/setup.sh for the ORT comparison)"

@@ -131,18 +131,31 @@ std::vector<std::string> plan_exclusions(const QuantPlan& plan, std::vector<std:
 
 QuantizeResult quantize(const Model& model, const data::Dataset& calib, const QuantizeOptions& o) {
   const auto t0 = Clock::now();
+  auto stage = t0;
+  const auto lap = [&stage](const char* what) {  // stage timings, for `repq -v quantize`
+    spdlog::debug("quantize: {} {:.3f} s", what, seconds_since(stage));
+    stage = Clock::now();
+  };
   QuantizeResult r;
   r.fused = model;
   if (o.fuse) r.fuse_summary = fuse_step(r.fused, o.collect.threads);
+  lap("fuse");
   r.cfws = apply_cfws(r.fused, o.weights, o.exclude);
+  lap("cfws split");
   QuantPoints points = find_quant_points(r.fused, o);
   if (o.act == calib::Method::kEntropy) calibrate_entropy_before_relu(r.fused, points);
+  lap("quant points");
   calib::CollectResult stats = calib::collect_stats(r.fused, calib, points.stats_tensors(), o.collect);
+  spdlog::debug("quantize: calibration {:.3f} s, of which forward passes {:.3f} s",
+                stats.total_seconds, stats.forward_seconds);
+  lap("calibration");
   if (o.act == calib::Method::kKl) drop_relu_zeros(points, stats.stats);
   r.plan = build_plan(r.fused, points, stats.stats, o);
-  keep_full_range(r.fused, points, stats.stats, o, r.plan);
   r.plan.calib_samples = stats.samples;
+  keep_full_range(r.fused, points, stats.stats, o, r.plan);
+  lap("plan");
   r.qdq = export_qdq(r.fused, r.plan);
+  lap("export");
   r.forward_seconds = stats.forward_seconds;
   r.total_seconds = seconds_since(t0);
   return r;

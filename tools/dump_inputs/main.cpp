@@ -2,7 +2,7 @@
 //                  [--count N] [--threads N] [--KEY VALUE ...preprocessing as in repq]
 // Writes the samples of a dataset (images or .npy, sorted as repq reads them), preprocessed
 // exactly as `repq eval` / `repq quantize` do, as one float32 [N, C, H, W] .npy file, and
-// optionally their labels as int64 [N] (-1 = unlabelled). --skip drops the first N samples of
+// optionally their labels as float64 [N] (integer values, -1 = unlabelled). --skip drops the first N samples of
 // the listing, --count keeps at most N after that. A benchmark helper: it feeds ONNX Runtime
 // (tools/ort/ort_eval.js) the same tensors repq's executor sees.
 #include <algorithm>
@@ -83,7 +83,7 @@ int run(const Args& a) {
   const auto ds = repq::data::Dataset::open(a.data, d);
   repq::data::BatchReader reader(ds, a.batch);
   std::vector<float> values;
-  std::vector<int64_t> labels;
+  std::vector<double> labels;  // .npy writes float32/float64/uint8: labels as float64
   repq::Shape sample_shape;
   int64_t index = 0, kept = 0;
   while (auto b = reader.next()) {
@@ -94,7 +94,7 @@ int run(const Args& a) {
     for (int64_t i = 0; i < x.dim(0); ++i, ++index) {
       if (index < a.skip) continue;
       values.insert(values.end(), p + i * per, p + (i + 1) * per);
-      labels.push_back(b->labels[static_cast<size_t>(i)]);
+      labels.push_back(static_cast<double>(b->labels[static_cast<size_t>(i)]));
       ++kept;
     }
   }
@@ -104,7 +104,7 @@ int run(const Args& a) {
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
   repq::data::write_npy(a.out, repq::Tensor::from_vector<float>(shape, values));
   if (!a.labels_out.empty())
-    repq::data::write_npy(a.labels_out, repq::Tensor::from_vector<int64_t>({kept}, labels));
+    repq::data::write_npy(a.labels_out, repq::Tensor::from_vector<double>({kept}, labels));
   std::fprintf(stderr, "repq-dump-inputs: %lld samples -> %s\n", static_cast<long long>(kept),
                a.out.c_str());
   return 0;

@@ -7,7 +7,7 @@
 //        [--level disabled|basic|extended|all] [--scores-out S.npy] [--optimized-model PATH]
 //        [--ref FLOAT.onnx] [--no-spin]
 //
-// X.npy: float32 [N, C, H, W] (e.g. written by repq-dump-inputs); Y.npy: N integer labels
+// X.npy: float32 [N, C, H, W] (e.g. written by repq-dump-inputs); Y.npy: N integer labels (any numeric dtype)
 // (-1 = unlabelled). The model runs over X in batches (the last one smaller; a model whose
 // batch dimension is fixed gets batches of that size). Prints one JSON document:
 //   {"model", "samples", "batch", "threads", "level", "ort_version", "classes",
@@ -72,8 +72,9 @@ function readInputs(path) {
 function readLabels(path, n) {
   let t;
   try { t = readNpy(path); } catch (e) { throw new UsageError(e.message); }
-  if (!['int64', 'int32', 'uint8', 'int16'].includes(t.type)) throw new UsageError(`${path}: expected integer labels, got ${t.type}`);
+  if (!['int64', 'int32', 'uint8', 'int16', 'float64', 'float32'].includes(t.type)) throw new UsageError(`${path}: expected integer labels, got ${t.type}`);
   const labels = Array.from(t.data, Number);
+  if (labels.some((v) => !Number.isInteger(v))) throw new UsageError(`${path}: labels must be integers`);
   if (labels.length !== n) throw new UsageError(`${path}: ${labels.length} labels for ${n} inputs`);
   return labels;
 }

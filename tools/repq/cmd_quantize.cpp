@@ -2,6 +2,7 @@
 // The summary goes to stderr (text) or stdout (--json, schema repq.quantize/1).
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -35,8 +36,18 @@ std::vector<std::string> split_list(const std::vector<std::string>& items) {
   return out;
 }
 
+// Refuses an output whose folder does not exist before any work is done.
+void check_folder(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+    throw InputError(path + ": folder " + parent.string() + " does not exist");
+}
+
 void check_paths(const QuantizeCmdOptions& o) {
   if (o.output.empty()) throw InputError("quantize: give -o OUTPUT.onnx");
+  check_folder(o.output);
+  if (!o.plan_out.empty()) check_folder(o.plan_out);
   if (o.calib.empty() && o.plan_in.empty())
     throw InputError("quantize: give --calib DIR (calibration images or .npy), or --plan-in PLAN.json");
   if (same_file(o.model, o.output))
