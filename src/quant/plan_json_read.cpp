@@ -209,7 +209,7 @@ QuantPlan plan_from_json(const std::string& text, const std::string& source) {
   ojson j;
   try {
     j = ojson::parse(text);
-  } catch (const ojson::parse_error& e) {
+  } catch (const ojson::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 1, column 2: ..." -> from "parse error"
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
