@@ -1,6 +1,6 @@
 // build_plan: activation scales / zero points per target from hand-made statistics (values
 // computed by hand in the comments), shared scales, clipped fractions, weight encodings and
-// axes of Conv / Gemm / MatMul, CFWS halves; apply_method_preset.
+// axes of Conv / Gemm / MatMul, CFWS halves; apply_method_preset; model_digest.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -308,6 +308,59 @@ TEST(QuantMethodPresets, Combinations) {
     EXPECT_STREQ(e.what(),
                  "--method: unknown method 'adaround' (valid: minmax, percentile, mse, entropy, kl, cfws)");
   }
+}
+
+// --- model digest ---
+
+const char* kDigestModel = R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[1,2,4,4] x) => (float[1,2,4,4] y)
+<float[2,2,3,3] w, float[2] b = {0.5, -1}>
+{
+  c = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w, b)
+  y = Relu (c)
+})";
+
+TEST(QuantModelDigest, IsStableHexAndIgnoresDocStrings) {
+  const Model m = parse_onnx_text(kDigestModel);
+  const std::string d = quant::model_digest(m);
+  EXPECT_EQ(d.size(), 16u);
+  EXPECT_EQ(d.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(quant::model_digest(parse_onnx_text(kDigestModel)), d);
+  Model docs = m;
+  docs.doc_string = "model doc";
+  docs.graph.doc_string = "graph doc";
+  docs.graph.nodes[0].doc_string = "node doc";
+  docs.graph.nodes[0].attributes[0].doc_string = "attribute doc";
+  docs.graph.inputs[0].doc_string = "input doc";
+  docs.producer_name = "someone else";
+  EXPECT_EQ(quant::model_digest(docs), d);
+  Model reordered = m;  // initializer storage order has no meaning
+  const std::string first = m.graph.initializer_names().at(0);
+  const Tensor t = *reordered.graph.initializer(first);
+  reordered.graph.remove_initializer(first);
+  reordered.graph.set_initializer(first, t);
+  ASSERT_NE(reordered.graph.initializer_names(), m.graph.initializer_names());
+  EXPECT_EQ(quant::model_digest(reordered), d);
+}
+
+TEST(QuantModelDigest, ChangesWithOneByteOrAttributeOrName) {
+  const Model m = parse_onnx_text(kDigestModel);
+  const std::string d = quant::model_digest(m);
+  Model byte = m;
+  byte.graph.mutable_initializer("w")->mutable_raw()[17] ^= std::byte{1};
+  EXPECT_NE(quant::model_digest(byte), d);
+  Model attr = m;
+  attr.graph.nodes[0].set_attr(Attribute::make_ints("pads", {1, 1, 1, 0}));
+  EXPECT_NE(quant::model_digest(attr), d);
+  Model renamed = m;
+  renamed.graph.nodes[1].name = "relu";
+  EXPECT_NE(quant::model_digest(renamed), d);
+  Model op = m;
+  op.graph.nodes[1].op_type = "Sigmoid";
+  EXPECT_NE(quant::model_digest(op), d);
+  Model shape = m;  // same bytes, other shape
+  shape.graph.set_initializer("b", shape.graph.initializer("b")->reshaped({2, 1}));
+  EXPECT_NE(quant::model_digest(shape), d);
 }
 
 }  // namespace

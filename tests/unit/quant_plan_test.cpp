@@ -1,5 +1,6 @@
-// QuantPlan: target names, lookups, model digest, JSON round trip (bit-exact floats, stable
-// bytes, non-UTF-8 names) and every validation error of plan_from_json.
+// QuantPlan: target names, lookups, JSON round trip (bit-exact floats, stable
+// bytes, non-UTF-8 names) and every validation error of plan_from_json. The model digest is
+// tested in quant_build_plan_test.cpp.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -350,59 +351,6 @@ TEST(QuantPlan, JsonLayerErrors) {
   EXPECT_EQ(lay("scale", 1), "plan.json: layers[1].scale: unknown field \"scale\"");
   EXPECT_EQ(error_after([](ojson& j) { j["float_nodes"][0].erase("op"); }),
             "plan.json: float_nodes[0].op: missing field");
-}
-
-// --- model digest ---
-
-const char* kModel = R"(<ir_version: 8, opset_import: ["" : 13]>
-g (float[1,2,4,4] x) => (float[1,2,4,4] y)
-<float[2,2,3,3] w, float[2] b = {0.5, -1}>
-{
-  c = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w, b)
-  y = Relu (c)
-})";
-
-TEST(QuantPlan, DigestIsStableHexAndIgnoresDocStrings) {
-  const Model m = parse_onnx_text(kModel);
-  const std::string d = quant::model_digest(m);
-  EXPECT_EQ(d.size(), 16u);
-  EXPECT_EQ(d.find_first_not_of("0123456789abcdef"), std::string::npos);
-  EXPECT_EQ(quant::model_digest(parse_onnx_text(kModel)), d);
-  Model docs = m;
-  docs.doc_string = "model doc";
-  docs.graph.doc_string = "graph doc";
-  docs.graph.nodes[0].doc_string = "node doc";
-  docs.graph.nodes[0].attributes[0].doc_string = "attribute doc";
-  docs.graph.inputs[0].doc_string = "input doc";
-  docs.producer_name = "someone else";
-  EXPECT_EQ(quant::model_digest(docs), d);
-  Model reordered = m;  // initializer storage order has no meaning
-  const std::string first = m.graph.initializer_names().at(0);
-  const Tensor t = *reordered.graph.initializer(first);
-  reordered.graph.remove_initializer(first);
-  reordered.graph.set_initializer(first, t);
-  ASSERT_NE(reordered.graph.initializer_names(), m.graph.initializer_names());
-  EXPECT_EQ(quant::model_digest(reordered), d);
-}
-
-TEST(QuantPlan, DigestChangesWithOneByteOrAttributeOrName) {
-  const Model m = parse_onnx_text(kModel);
-  const std::string d = quant::model_digest(m);
-  Model byte = m;
-  byte.graph.mutable_initializer("w")->mutable_raw()[17] ^= std::byte{1};
-  EXPECT_NE(quant::model_digest(byte), d);
-  Model attr = m;
-  attr.graph.nodes[0].set_attr(Attribute::make_ints("pads", {1, 1, 1, 0}));
-  EXPECT_NE(quant::model_digest(attr), d);
-  Model renamed = m;
-  renamed.graph.nodes[1].name = "relu";
-  EXPECT_NE(quant::model_digest(renamed), d);
-  Model op = m;
-  op.graph.nodes[1].op_type = "Sigmoid";
-  EXPECT_NE(quant::model_digest(op), d);
-  Model shape = m;  // same bytes, other shape
-  shape.graph.set_initializer("b", shape.graph.initializer("b")->reshaped({2, 1}));
-  EXPECT_NE(quant::model_digest(shape), d);
 }
 
 }  // namespace
