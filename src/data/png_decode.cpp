@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "data/codecs.h"
 #include "repq/error.h"
@@ -69,10 +72,85 @@ static bool png_header(std::string_view bytes, ImageInfo& info) {
   return true;
 }
 
+// stb_image 2.27 parses PNM header numbers into an int without an overflow check (undefined
+// behaviour on "P5 88888888888 2 255"). This walks the header exactly as stb does (same
+// whitespace, '#' comments, end-of-data rule) and refuses a width or height over stb's
+// STBI_MAX_DIMENSIONS or a maximum value over 65535 before stb sees the number.
+static void check_pnm_header(std::string_view bytes, const std::string& name) {
+  if (bytes.size() < 2 || bytes[0] != 'P' || (bytes[1] != '5' && bytes[1] != '6')) return;
+  size_t pos = 2;
+  const auto eof = [&] { return pos >= bytes.size(); };
+  const auto get = [&] { return pos < bytes.size() ? bytes[pos++] : '\0'; };
+  const auto space = [](char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\v' || ch == '\f' || ch == '\r';
+  };
+  char c = get();
+  const auto skip = [&] {
+    for (;;) {
+      while (!eof() && space(c)) c = get();
+      if (eof() || c != '#') break;
+      while (!eof() && c != '\n' && c != '\r') c = get();
+    }
+  };
+  const auto number = [&](const char* what, int64_t limit) {
+    int64_t value = 0;
+    while (!eof() && c >= '0' && c <= '9') {
+      value = value * 10 + (c - '0');
+      if (value > limit)
+        throw InputError(name + ": PNM header " + what + " is over " + std::to_string(limit) +
+                         "; refused");
+      c = get();
+    }
+  };
+  constexpr int64_t kMaxDim = int64_t{1} << 24;  // STBI_MAX_DIMENSIONS
+  skip();
+  number("width", kMaxDim);
+  skip();
+  number("height", kMaxDim);
+  skip();
+  number("maximum value", 65535);
+}
+
+// stb_image 2.27 calls memcpy(NULL, p, 0) on a first IDAT chunk of length 0 (legal PNG,
+// undefined behaviour in stb). Returns a copy of the PNG without its empty IDAT chunks, or
+// an empty string when it has none. Throws when a chunk's length runs past the end of the
+// file (stb would allocate that length before noticing).
+static std::string png_without_empty_idat(std::string_view bytes, const std::string& name) {
+  if (sniff_format(bytes) != ImageFormat::kPng) return {};
+  const auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(bytes[at + i]);
+    return v;
+  };
+  std::vector<std::pair<size_t, size_t>> drop;  // [begin, end) of empty IDAT chunks
+  for (size_t pos = 8; pos + 8 <= bytes.size();) {
+    const uint64_t len = be32(pos);
+    const std::string_view type = bytes.substr(pos + 4, 4);
+    if (len > bytes.size() - pos - 8)
+      throw InputError(name + ": corrupt or truncated image: PNG chunk '" + std::string(type) + "' declares " +
+                       std::to_string(len) + " bytes but only " +
+                       std::to_string(bytes.size() - pos - 8) + " remain");
+    const size_t end = std::min<size_t>(bytes.size(), pos + 12 + len);
+    if (type == "IDAT" && len == 0) drop.emplace_back(pos, end);
+    if (type == "IEND") break;
+    pos = end;
+  }
+  if (drop.empty()) return {};
+  std::string out;
+  size_t from = 0;
+  for (const auto& [b, e] : drop) {
+    out.append(bytes.substr(from, b - from));
+    from = e;
+  }
+  out.append(bytes.substr(from));
+  return out;
+}
+
 ImageInfo stb_probe(std::string_view bytes, const std::string& name) {
   const int len = length_of(bytes, name);
   ImageInfo info;
   if (png_header(bytes, info)) return info;
+  check_pnm_header(bytes, name);
   if (!stbi_info_from_memory(as_bytes(bytes), len, &info.width, &info.height, &info.channels))
     throw InputError(name + ": not a readable image: " + reason());
   info.format = sniff_format(bytes);
@@ -82,6 +160,8 @@ ImageInfo stb_probe(std::string_view bytes, const std::string& name) {
 Image stb_decode(std::string_view bytes, const std::string& name, int64_t max_pixels) {
   const ImageInfo info = stb_probe(bytes, name);
   check_pixel_limit(info.width, info.height, max_pixels, name);
+  const std::string cleaned = png_without_empty_idat(bytes, name);
+  if (!cleaned.empty()) bytes = cleaned;
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<stbi_uc, void (*)(void*)> data(
       stbi_load_from_memory(as_bytes(bytes), length_of(bytes, name), &w, &h, &comp, 0),

@@ -117,7 +117,8 @@ std::string eval_to_json(const EvalResult& r, const EvalDescription& d) {
   }
   j["seconds"] = {{"model", r.model_seconds}, {"total", r.total_seconds}};
   j["images_per_second"] = r.images_per_second();
-  return j.dump(2) + "\n";
+  // Paths and names need not be UTF-8: invalid bytes become U+FFFD instead of a type_error.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
 std::string eval_to_text(const EvalResult& r, const EvalDescription& d) {

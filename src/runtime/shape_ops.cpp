@@ -1,12 +1,24 @@
 // Ops that only change the shape (no data copy): Identity, Dropout (inference), Reshape,
 // Flatten, Squeeze, Unsqueeze; and Shape.
 #include <algorithm>
+#include <string>
 
 #include "runtime/kernel_util.h"
 #include "runtime/kernels.h"
 
 namespace repq::runtime {
 namespace {
+
+// Output ranks taken from a tensor's values (a Reshape shape, Unsqueeze axes) are limited like
+// the declared ranks of a model (LoadOptions::max_rank): a million axes would make the
+// per-axis loops here and in later kernels quadratic.
+constexpr size_t kMaxRank = 32;
+
+void check_rank(size_t rank, const char* what) {
+  if (rank > kMaxRank)
+    throw InputError(std::string(what) + " rank " + std::to_string(rank) +
+                     " is over repq's limit of " + std::to_string(kMaxRank));
+}
 
 // Axes from the attribute (before `input_from`) or from input 1 (from that opset on).
 std::vector<int64_t> axes_of(const KernelCall& call, bool from_input,
@@ -19,6 +31,7 @@ std::vector<int64_t> axes_of(const KernelCall& call, bool from_input,
 void run_reshape(bool allowzero, KernelCall& call) {
   const Tensor& x = call.input(0);
   const std::vector<int64_t> spec = int_values(call.input(1), "input shape");
+  check_rank(spec.size(), "shape");
   Shape out(spec.size());
   int64_t infer = -1, known = 1;
   for (size_t i = 0; i < spec.size(); ++i) {
@@ -36,7 +49,8 @@ void run_reshape(bool allowzero, KernelCall& call) {
     }
     if (d < 0) throw InputError("shape " + shape_str(spec) + " has a negative dim");
     out[i] = d;
-    known *= d;
+    if (__builtin_mul_overflow(known, d, &known))
+      throw InputError("shape " + shape_str(spec) + " has more elements than int64 can count");
   }
   if (infer >= 0) {
     if (known == 0 || x.numel() % known != 0)
@@ -68,6 +82,7 @@ void run_unsqueeze(bool from_input, const std::vector<int64_t>& attr, KernelCall
   const Tensor& x = call.input(0);
   const std::vector<int64_t> raw = axes_of(call, from_input, attr);
   if (raw.empty()) throw InputError("axes are required");
+  check_rank(x.rank() + raw.size(), "output");
   const int64_t rank = static_cast<int64_t>(x.rank() + raw.size());
   const std::vector<int64_t> axes = normalize_axes(raw, rank);
   Shape out;

@@ -211,7 +211,7 @@ TEST_F(Hostile, OutputEqualToInputRefused) {
   EXPECT_NE(r.err.find("-o names an input file"), std::string::npos) << r.err;
 }
 
-// Needs `repq::install_cli_safety();` in tools/repq/main.cpp (the input guard): enable then.
+// The input guard (repq::install_cli_safety() in main.cpp) refuses -o naming the model.
 TEST_F(Hostile, OutputEqualToTheModelRefused) {
   const auto before = fs::file_size(model);
   const auto r = test::run_repq({"run", model, "-i", input, "-o", model});
@@ -219,6 +219,32 @@ TEST_F(Hostile, OutputEqualToTheModelRefused) {
   EXPECT_NE(r.err.find(model + ": refused: it is an input of this command"), std::string::npos)
       << r.err;
   EXPECT_EQ(fs::file_size(model), before);
+}
+
+// Paths need not be UTF-8 (Linux file names are bytes): --json replaces the invalid bytes
+// with U+FFFD instead of failing with an internal error (nlohmann type_error 316).
+TEST_F(Hostile, NonUtf8PathsInRunAndEvalJson) {
+  const std::string out = tmp.file("y\xff.npy");
+  auto r = test::run_repq({"run", model, "-i", input, "-o", out, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("y\xef\xbf\xbd.npy"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(out));
+
+  const std::string net = tmp.file("colour.onnx");
+  test::write_onnx_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+net (float[N,3,4,4] input) => (float[N,3] scores)
+{ p = GlobalAveragePool (input)  scores = Flatten (p) }
+)", net);
+  const std::string data = tmp.file("data\xfe");
+  fs::create_directories(data + "/0_red");
+  write_bytes(data + "/0_red/a.png",
+              data::encode_png(data::Image{4, 4, 3, std::vector<uint8_t>(48, 200)}));
+  r = test::run_repq({"eval", net, "--data", data, "--labels", "folders", "--preset", "none",
+                      "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("data\xef\xbf\xbd"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"samples\": 1"), std::string::npos) << r.out;
 }
 
 }  // namespace

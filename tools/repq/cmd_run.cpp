@@ -89,7 +89,10 @@ int run_run(const RunOptions& o) {
                             {"shape", t.shape()},
                             {"file", file.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(file)}});
   }
-  if (o.json) std::printf("%s\n", j.dump(2).c_str());
+  // Output names and paths need not be UTF-8: invalid bytes become U+FFFD.
+  if (o.json)
+    std::printf("%s\n",
+                j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
   return 0;
 }
 
