@@ -146,8 +146,10 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   if (o.act == calib::Method::kEntropy) calibrate_entropy_before_relu(r.fused, points);
   lap("quant points");
   calib::CollectResult stats = calib::collect_stats(r.fused, calib, points.stats_tensors(), o.collect);
-  spdlog::debug("quantize: calibration {:.3f} s, of which forward passes {:.3f} s",
-                stats.total_seconds, stats.forward_seconds);
+  spdlog::debug("quantize: calibration {:.3f} s: forward passes {:.3f} s, statistics {:.3f} s, "
+                "the rest (reading and decoding the samples, twice) {:.3f} s",
+                stats.total_seconds, stats.forward_seconds, stats.stats_seconds,
+                stats.total_seconds - stats.forward_seconds - stats.stats_seconds);
   lap("calibration");
   if (o.act == calib::Method::kKl) drop_relu_zeros(points, stats.stats);
   r.plan = build_plan(r.fused, points, stats.stats, o);
