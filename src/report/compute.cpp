@@ -3,7 +3,10 @@
 // then diagnose.
 #include "repq/report/compute.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "repq/error.h"
@@ -90,7 +93,10 @@ Report make_report_from(const Model& original, const quant::QuantizeResult& q,
                         const ReportOptions& ro) {
   Report r = base_report(o, ro, &q.plan);
   const std::vector<RowSpec> rows = row_specs(q.fused, q.plan);
+  const auto t0 = std::chrono::steady_clock::now();
   const std::map<std::string, BlockInfo> blocks = block_infos(original);
+  spdlog::debug("report: block analysis {:.2f} s",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const MeasureResult m = measure(q, rows, eval, ro);
   for (size_t i = 0; i < rows.size(); ++i) {
     LayerRow row;
@@ -129,6 +135,7 @@ Report make_report(const Model& original, const quant::QuantizeOptions& o,
   if (!data) throw InputError("report: data for the output measures is needed (--calib or --data)");
   const quant::QuantizeResult q =
       ro.plan ? quant::quantize_with_plan(original, *ro.plan, o) : quant::quantize(original, *calib, o);
+  spdlog::debug("report: quantize {:.2f} s (forward {:.2f} s)", q.total_seconds, q.forward_seconds);
   return make_report_from(original, q, o, *data, ro);
 }
 

@@ -73,6 +73,55 @@ Tensor first_rows(const Tensor& t, int64_t n) {
   return out;
 }
 
+// The input fake-quantized with the plan's parameters (x itself when it has none), written
+// into `buf` when it has the right shape and is not shared (no new pages per batch).
+Tensor fake_quant_tensor(const Tensor& x, const quant::ActivationQuant* a, Tensor& buf) {
+  if (!a) return x;
+  if (buf.shape() != x.shape() || buf.dtype() != DType::kFloat32) buf = Tensor(DType::kFloat32, x.shape());
+  float* p = buf.mutable_data<float>();
+  const float* xp = x.data<float>();
+  const float s = a->scale, z = static_cast<float>(a->zero_point);
+  const bool u8 = a->dtype == DType::kUInt8;
+  const float lo = (u8 ? 0.0f : -128.0f) - z, hi = (u8 ? 255.0f : 127.0f) - z;
+  // Round half to even by the 1.5 * 2^23 trick (exact for |v| < 2^22, which the clamp ensures;
+  // the default rounding mode is to nearest even), so that the loop vectorizes.
+  constexpr float kMagic = 12582912.0f;
+  const auto n = static_cast<size_t>(x.numel());
+  for (size_t i = 0; i < n; ++i) {
+    float v = xp[i] / s;
+    v = v < lo ? lo : (v > hi ? hi : v);
+    v = (v + kMagic) - kMagic;
+    p[i] = v * s;
+  }
+  return buf;
+}
+
+// |x| histogram over [0, amax] (values beyond in the last bin, NaN skipped) and the max |x|
+// of every channel (axis 1).
+void input_stats(const Tensor& x, double amax, std::vector<uint64_t>& hist, std::vector<double>& chmax) {
+  const float* xp = x.data<float>();
+  const int64_t n0 = x.rank() >= 1 ? x.dim(0) : 1;
+  const int64_t c = x.rank() >= 2 ? x.dim(1) : 1;
+  const int64_t inner = n0 * c > 0 ? x.numel() / (n0 * c) : 0;
+  if (x.rank() >= 2) chmax.resize(static_cast<size_t>(c), 0.0);
+  const float k = amax > 0 ? static_cast<float>(kFineBins / amax) : 0.0f;
+  const float last = static_cast<float>(kFineBins - 1);
+  uint64_t* h = hist.data();
+  for (int64_t a = 0; a < n0; ++a)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float* p = xp + (a * c + ch) * inner;
+      float mx = 0.0f;
+      for (int64_t i = 0; i < inner; ++i) {
+        const float v = std::fabs(p[i]);
+        if (!(v >= 0.0f)) continue;  // NaN
+        mx = v > mx ? v : mx;
+        const float b = v * k;
+        ++h[static_cast<size_t>(b < last ? b : last)];
+      }
+      if (x.rank() >= 2) chmax[static_cast<size_t>(ch)] = std::max(chmax[static_cast<size_t>(ch)], static_cast<double>(mx));
+    }
+}
+
 struct RowState {
   const quant::ActivationQuant* act = nullptr;
   std::unique_ptr<Executor> iso;
@@ -122,7 +171,17 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
   bool labelled = false;
   data::BatchReader reader(data, std::max<int64_t>(1, ro.batch));
   int64_t done = 0;
+  using Clock = std::chrono::steady_clock;
+  double t_float = 0, t_qdq = 0, t_iso = 0, t_stats = 0;
+  auto lap = [](Clock::time_point& t) {
+    const auto now = Clock::now();
+    const double d = std::chrono::duration<double>(now - t).count();
+    t = now;
+    return d;
+  };
+  std::map<std::string, Tensor> fq_bufs;  // reused across batches
   while (auto batch = reader.next()) {
+    auto tl = Clock::now();
     int64_t n = batch->input.dim(0);
     if (ro.num_samples > 0) n = std::min(n, ro.num_samples - done);
     if (n <= 0) break;
@@ -133,6 +192,7 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
       if (keep.count(name) && v.dtype() == DType::kFloat32) fv[name] = v;
     });
     const Tensor& flog = fout.at(fl.output_names().at(0));
+    t_float += lap(tl);
     if (qx) {
       const auto qout = qx->run({{qx->input_names().at(0), x}}, [&](const std::string& name, const Tensor& v) {
         const auto it = out_rows.find(name);
@@ -152,6 +212,7 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
         acc_f.add(flog, labels);
         acc_q.add(qlog, labels);
       }
+      t_qdq += lap(tl);
     }
     std::map<std::string, Tensor> fq_inputs;
     for (size_t r = 0; r < nr; ++r) {
@@ -161,37 +222,11 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
       const float* xp = xi.data<float>();
       const auto count = static_cast<size_t>(xi.numel());
       auto fq = fq_inputs.find(rows[r].input);
-      if (fq == fq_inputs.end()) {
-        Tensor t = xi;
-        if (st[r].act) {
-          float* p = t.mutable_data<float>();
-          for (size_t i = 0; i < count; ++i) p[i] = fake_quant(p[i], *st[r].act);
-        }
-        fq = fq_inputs.emplace(rows[r].input, std::move(t)).first;
-      }
+      if (fq == fq_inputs.end())
+        fq = fq_inputs.emplace(rows[r].input, fake_quant_tensor(xi, st[r].act, fq_bufs[rows[r].input])).first;
       if (st[r].act) res.activation[r].add(xp, fq->second.data<float>(), count);
-      // |x| histogram over the calibration range, and per-channel max |x|.
-      auto& h = res.hist[r];
-      const double amax = res.hist_amax[r];
-      const double k = amax > 0 ? kFineBins / amax : 0.0;
-      for (size_t i = 0; i < count; ++i) {
-        const double a = std::fabs(static_cast<double>(xp[i]));
-        if (std::isnan(a)) continue;
-        const auto b = static_cast<size_t>(std::min<double>(kFineBins - 1, a * k));
-        ++h[b];
-      }
-      if (xi.rank() >= 2) {
-        const int64_t c = xi.dim(1), inner = xi.numel() / (xi.dim(0) * c);
-        auto& m = res.in_channel_absmax[r];
-        m.resize(static_cast<size_t>(c), 0.0);
-        for (int64_t a = 0; a < xi.dim(0); ++a)
-          for (int64_t ch = 0; ch < c; ++ch) {
-            const float* p = xp + (a * c + ch) * inner;
-            double mx = m[static_cast<size_t>(ch)];
-            for (int64_t i = 0; i < inner; ++i) mx = std::max(mx, static_cast<double>(std::fabs(p[i])));
-            m[static_cast<size_t>(ch)] = mx;
-          }
-      }
+      input_stats(xi, res.hist_amax[r], res.hist[r], res.in_channel_absmax[r]);
+      t_stats += lap(tl);
       if (!st[r].iso) continue;
       const auto ref = fv.find(rows[r].output);
       if (ref == fv.end()) continue;
@@ -204,11 +239,14 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
         spdlog::warn("report: isolated error of '{}' not measured: {}", rows[r].name, e.what());
         st[r].iso.reset();
       }
+      t_iso += lap(tl);
     }
     done += n;
     if (ro.num_samples > 0 && done >= ro.num_samples) break;
   }
   if (done == 0) throw InputError(data.root() + ": no samples to measure on");
+  spdlog::debug("report measures: float pass {:.2f} s, QDQ pass {:.2f} s, isolated {:.2f} s, statistics {:.2f} s",
+                t_float, t_qdq, t_iso, t_stats);
   ModelSummary& s = res.summary;
   s.samples = done;
   s.output_sqnr = qx ? out_err.sqnr_db() : kNaN;
