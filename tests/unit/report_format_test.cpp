@@ -367,5 +367,28 @@ TEST(ReportGates, PassFailAndMessages) {
             "gate failed: model output SQNR 10.00 dB is under the limit 11.00 dB (--fail-under-sqnr)");
 }
 
+TEST(ReportFormatEdges, EmptyReportAndDegenerateCharts) {
+  Report r;
+  r.method = "minmax";
+  EXPECT_EQ(to_csv(r), detail::join(csv_columns(), ",") + "\r\n");
+  EXPECT_EQ(nlohmann::json::parse(to_json(r))["layers"].size(), 0u);
+  EXPECT_NE(to_table(r).find("0 quantized layers"), std::string::npos);
+  EXPECT_EQ(html_chart_count(r), 0);
+  EXPECT_EQ(count(to_html(r), "<svg"), 0u);
+
+  Histogram empty;  // no range, no counts: a frame, no bins, no threshold line
+  const std::string h = detail::svg_histogram(empty, std::string(60, 'n') + "tail");
+  EXPECT_EQ(count(h, "class=\"bin\""), 0u);
+  EXPECT_EQ(count(h, "class=\"thr\""), 0u);
+  EXPECT_NE(h.find(">..." + std::string(41, 'n') + "tail</text>"), std::string::npos) << h;
+
+  detail::BarChart c{"all NaN", "dB", {"0", "1"}, {}, {}};
+  c.series.push_back({"iso", "#111111", {kNaN, kNaN}});
+  const std::string b = detail::svg_bar_chart(c);
+  EXPECT_EQ(count(b, "fill=\"#111111\""), 1u);  // the legend only
+  EXPECT_EQ(b.find("nan"), std::string::npos);
+  EXPECT_EQ(b.find("inf"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace repq::report
