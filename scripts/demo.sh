@@ -7,9 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cmake --preset release >/dev/null
-cmake --build --preset release --target repq_cli repq-dump-inputs
-bin=build/release/bin
+# REPQ_BUILD_DIR: an existing build tree to use instead of the release preset's.
+build=${REPQ_BUILD_DIR:-build/release}
+if [ ! -f "$build/build.ninja" ]; then cmake --preset release -B "$build" >/dev/null; fi
+cmake --build "$build" --target repq_cli repq-dump-inputs
+bin=$build/bin
 repq=$bin/repq
 
 name=repvgg_l2
