@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "repq/data/npy.h"
+#include "repq/error.h"
 #include "repq/eval/metrics.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/report/compute.h"
@@ -241,6 +242,47 @@ TEST(ReportCompute, StaticReportOfBundledRepVGG) {
   ASSERT_EQ(c.layers.size(), 9u);
   EXPECT_EQ(c.layers[0].encoding, "cfws");
   EXPECT_NEAR(c.layers[0].w_sqnr_per_channel, r.layers[0].w_sqnr_per_channel, 0.05);
+}
+
+}  // namespace
+}  // namespace repq::report
+
+namespace repq::report {
+namespace {
+
+// --plan-in: a stored plan gives the same report as calibrating again (same data).
+TEST(ReportCompute, StoredPlanGivesTheSameReport) {
+  const Model m = load_model(test::source_dir() + "/models/repvgg_l2/repvgg_l2.train.onnx");
+  data::DatasetOptions d;
+  d.preprocess = data::Preprocess::from_preset("none");
+  d.preprocess.set("color", "grey");
+  d.preprocess.set("mean", "0.2860");
+  d.preprocess.set("std", "0.3530");
+  d.limit = 16;
+  d.threads = 2;
+  const data::Dataset ds = data::Dataset::open(test::source_dir() + "/models/data/fashion_mnist/calib", d);
+  quant::QuantizeOptions o;
+  o.collect.progress = false;
+  o.collect.threads = 2;
+  const quant::QuantizeResult q = quant::quantize(m, ds, o);
+  ReportOptions ro;
+  ro.threads = 2;
+  const Report fresh = make_report(m, o, &ds, nullptr, ro);
+  ro.plan = &q.plan;
+  const Report stored = make_report(m, o, nullptr, &ds, ro);
+  EXPECT_THROW(make_report(m, o, nullptr, nullptr, ReportOptions{}), InputError);
+  ASSERT_EQ(fresh.layers.size(), 9u);
+  ASSERT_EQ(stored.layers.size(), fresh.layers.size());
+  for (size_t i = 0; i < fresh.layers.size(); ++i) {
+    EXPECT_EQ(stored.layers[i].name, fresh.layers[i].name);
+    EXPECT_DOUBLE_EQ(stored.layers[i].out_sqnr_isolated, fresh.layers[i].out_sqnr_isolated);
+    EXPECT_DOUBLE_EQ(stored.layers[i].out_sqnr_cumulative, fresh.layers[i].out_sqnr_cumulative);
+    EXPECT_DOUBLE_EQ(stored.layers[i].act_threshold, fresh.layers[i].act_threshold);
+    // Every layer of this healthy model quantizes well.
+    EXPECT_GT(fresh.layers[i].out_sqnr_isolated, 25) << fresh.layers[i].name;
+  }
+  EXPECT_DOUBLE_EQ(stored.summary.output_sqnr, fresh.summary.output_sqnr);
+  EXPECT_GE(fresh.summary.top1_agreement, 0.9);
 }
 
 }  // namespace
