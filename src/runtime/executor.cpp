@@ -18,6 +18,13 @@ using runtime::KernelCall;
 using runtime::TensorCache;
 using runtime::ThreadPool;
 
+namespace runtime {
+// src/runtime/qdq_conv.cpp: DQ(x) -> Conv -> Q as one integer kernel (empty when not applicable).
+Kernel make_qdq_conv(const Node& dq_x, const Node& conv, const Node* dq_w, const Node* dq_b,
+                     const Node& q_node,
+                     const std::function<const Tensor*(const std::string&)>& constant);
+}  // namespace runtime
+
 namespace {
 
 // Adds "node 'x' (Op): " to a message that does not name the node yet.
@@ -99,6 +106,9 @@ struct Executor::Impl {
   // Values whose buffer nothing else can hold when they are freed (not inputs, initializers
   // or outputs of ops that may hand out views), so it can be recycled.
   std::vector<char> recyclable;
+  // DQ -> Conv -> Q groups run by the exact integer kernel (on the Q step): the other steps of
+  // each group, skipped when nobody observes or asks for their outputs.
+  std::vector<std::vector<int>> qdq_groups;
   TensorCache cache;
   std::unique_ptr<ThreadPool> pool;
   int threads = 1;
@@ -109,6 +119,7 @@ struct Executor::Impl {
     return it->second;
   }
   void plan_fusions(const Model& model);
+  void plan_qdq(const std::function<const Tensor*(const std::string&)>& constant);
   int find_id(const std::string& name) const {
     auto it = ids.find(name);
     return it == ids.end() ? -1 : it->second;
@@ -158,6 +169,7 @@ Executor::Executor(const Model& model, ExecutorOptions opts) : impl_(std::make_u
     m.steps.push_back(std::move(step));
   }
   for (const auto& name : m.output_names) m.output_ids.push_back(m.id_of(name));
+  if (opts.exact_qdq) m.plan_qdq(constant);
 
   const size_t nvalues = m.names.size();
   m.feedable.assign(nvalues, -1);
@@ -224,6 +236,63 @@ void Executor::Impl::plan_fusions(const Model& model) {
   }
 }
 
+// Finds QuantizeLinear steps fed by a Conv (its only consumer) whose inputs are
+// DequantizeLinear of integer tensors, and gives them the exact integer kernel reading x_q.
+void Executor::Impl::plan_qdq(const std::function<const Tensor*(const std::string&)>& constant) {
+  const size_t nv = names.size();
+  std::vector<int> producer(nv, -1), consumers(nv, 0);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    for (int id : steps[s].outputs)
+      if (id >= 0) producer[id] = static_cast<int>(s);
+    for (int id : steps[s].inputs)
+      if (id >= 0) ++consumers[id];
+  }
+  for (int id : output_ids) ++consumers[id];
+  auto int8_type = [](DType t) { return t == DType::kUInt8 || t == DType::kInt8; };
+  // x_q must be uint8/int8: a QuantizeLinear output, a graph input or an initializer of that type.
+  auto integer_value = [&](int id) {
+    if (const int p = producer[id]; p >= 0) {
+      const Node& n = *steps[p].node;
+      if (n.op_type != "QuantizeLinear") return false;
+      if (n.inputs.size() < 3 || n.inputs[2].empty()) return true;  // uint8
+      const Tensor* zp = constant(n.inputs[2]);
+      return zp && int8_type(zp->dtype());
+    }
+    if (const ValueInfo* vi = graph.find_value_info(names[id]); vi && feedable[id] >= 0)
+      return int8_type(vi->elem_type);
+    const Tensor* t = constant(names[id]);
+    return t && int8_type(t->dtype());
+  };
+  for (size_t s = 0; s < steps.size(); ++s) {
+    Step& qs = steps[s];
+    if (qs.node->op_type != "QuantizeLinear" || qs.inputs.empty() || qs.inputs[0] < 0) continue;
+    const int conv_out = qs.inputs[0];
+    if (consumers[conv_out] != 1 || producer[conv_out] < 0) continue;
+    const int cs = producer[conv_out];
+    const Step& conv = steps[cs];
+    if (conv.node->op_type != "Conv" || conv.inputs.size() < 2 || conv.outputs.size() != 1) continue;
+    auto dq_of = [&](size_t i) {
+      if (i >= conv.inputs.size() || conv.inputs[i] < 0) return -2;  // omitted
+      const int p = producer[conv.inputs[i]];
+      return p >= 0 && steps[p].node->op_type == "DequantizeLinear" ? p : -1;
+    };
+    const int dx = dq_of(0), dw = dq_of(1), db = dq_of(2);
+    if (dx < 0 || dw < 0 || db == -1) continue;
+    const int xq = steps[dx].inputs.empty() ? -1 : steps[dx].inputs[0];
+    if (xq < 0 || !integer_value(xq)) continue;
+    Kernel k = runtime::make_qdq_conv(*steps[dx].node, *conv.node, steps[dw].node,
+                                      db >= 0 ? steps[db].node : nullptr, *qs.node, constant);
+    if (!k) continue;
+    qs.kernel = std::move(k);
+    qs.inputs = {xq};
+    std::vector<int> group = {cs};
+    for (int d : {dx, dw, db})
+      if (d >= 0 && steps[d].outputs.size() == 1 && consumers[steps[d].outputs[0]] == 1)
+        group.push_back(d);
+    qdq_groups.push_back(std::move(group));
+  }
+}
+
 Executor::~Executor() = default;
 
 const std::vector<std::string>& Executor::input_names() const { return impl_->input_names; }
@@ -268,6 +337,15 @@ std::map<std::string, Tensor> Executor::run(const std::map<std::string, Tensor>&
   }
 
   std::vector<char> fused_away(m.steps.size(), 0);
+  if (!observer) {  // exact QDQ convs: their float steps only run when someone looks
+    for (const auto& group : m.qdq_groups) {
+      bool wanted = false;
+      for (int s : group)
+        for (int id : m.steps[s].outputs) wanted = wanted || (id >= 0 && pinned[id]);
+      if (!wanted)
+        for (int s : group) fused_away[s] = 1;
+    }
+  }
   for (size_t si = 0; si < m.steps.size(); ++si) {
     const auto& step = m.steps[si];
     if (fused_away[si]) {

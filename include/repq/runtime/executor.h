@@ -13,6 +13,10 @@ namespace repq {
 
 struct ExecutorOptions {
   int threads = 0;  // 0: all cores (std::thread::hardware_concurrency)
+  // Runs DequantizeLinear(x_q) -> Conv(DQ(int8 w), DQ(int32 bias)) -> QuantizeLinear groups as
+  // one integer kernel with ONNX Runtime's QLinearConv arithmetic (bit-exact with ORT). The
+  // group's Conv/DQ outputs are still computed (in float) when an observer or caller asks.
+  bool exact_qdq = true;
 };
 
 // Sees every tensor the executor produces (graph inputs included), in execution order, as it
