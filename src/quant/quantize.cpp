@@ -129,6 +129,22 @@ std::vector<std::string> plan_exclusions(const QuantPlan& plan, std::vector<std:
 
 }  // namespace
 
+QuantPoints pipeline_points(const Model& fused, const QuantizeOptions& o) {
+  QuantPoints points = find_quant_points(fused, o);
+  if (o.act == calib::Method::kEntropy) calibrate_entropy_before_relu(fused, points);
+  return points;
+}
+
+QuantPlan pipeline_plan(const Model& fused, const QuantPoints& points,
+                        std::map<std::string, calib::TensorStats> stats, const QuantizeOptions& o,
+                        int64_t samples) {
+  if (o.act == calib::Method::kKl) drop_relu_zeros(points, stats);
+  QuantPlan plan = build_plan(fused, points, stats, o);
+  plan.calib_samples = samples;
+  keep_full_range(fused, points, stats, o, plan);
+  return plan;
+}
+
 QuantizeResult quantize(const Model& model, const data::Dataset& calib, const QuantizeOptions& o) {
   const auto t0 = Clock::now();
   auto stage = t0;
@@ -142,19 +158,16 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   lap("fuse");
   r.cfws = apply_cfws(r.fused, o.weights, o.exclude);
   lap("cfws split");
-  QuantPoints points = find_quant_points(r.fused, o);
-  if (o.act == calib::Method::kEntropy) calibrate_entropy_before_relu(r.fused, points);
+  const QuantPoints points = pipeline_points(r.fused, o);
   lap("quant points");
-  calib::CollectResult stats = calib::collect_stats(r.fused, calib, points.stats_tensors(), o.collect);
+  const calib::CollectResult stats =
+      calib::collect_stats(r.fused, calib, points.stats_tensors(), o.collect);
   spdlog::debug("quantize: calibration {:.3f} s: forward passes {:.3f} s, statistics {:.3f} s, "
                 "the rest (reading and decoding the samples, twice) {:.3f} s",
                 stats.total_seconds, stats.forward_seconds, stats.stats_seconds,
                 stats.total_seconds - stats.forward_seconds - stats.stats_seconds);
   lap("calibration");
-  if (o.act == calib::Method::kKl) drop_relu_zeros(points, stats.stats);
-  r.plan = build_plan(r.fused, points, stats.stats, o);
-  r.plan.calib_samples = stats.samples;
-  keep_full_range(r.fused, points, stats.stats, o, r.plan);
+  r.plan = pipeline_plan(r.fused, points, stats.stats, o, stats.samples);
   lap("plan");
   r.qdq = export_qdq(r.fused, r.plan);
   lap("export");

@@ -60,6 +60,20 @@ QuantPlan build_plan(const Model& fused, const QuantPoints& points,
                      const std::map<std::string, calib::TensorStats>& stats,
                      const QuantizeOptions& o);
 
+// What quantize() does around the two calls above (src/quant/quantize.cpp); anyone who
+// calibrates and plans step by step (reports, --fallback auto) should call these instead, so
+// the same model gets the same plan:
+//  * pipeline_points: find_quant_points, then for act = entropy the conv+Relu points are
+//    calibrated on the conv output before the Relu (TensorRT-style; kl keeps the post-Relu
+//    tensor, the CFWS paper's point (a)).
+//  * pipeline_plan: for kl the Relu's exact zeros leave the post-Relu histograms (a copy of
+//    `stats` is changed), build_plan, then the graph inputs and the CFWS halves' outputs get
+//    min-max parameters whatever the method, and calib_samples is set to `samples`.
+QuantPoints pipeline_points(const Model& fused, const QuantizeOptions& o);
+QuantPlan pipeline_plan(const Model& fused, const QuantPoints& points,
+                        std::map<std::string, calib::TensorStats> stats, const QuantizeOptions& o,
+                        int64_t samples);
+
 struct ExportOptions {
   // Non-empty: only these layers (node names) get quantized weights; the others keep float
   // weights (activation Q/DQ pairs stay). Used by reports (isolated errors).
