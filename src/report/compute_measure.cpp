@@ -165,6 +165,7 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
     }
   }
 
+  const std::vector<std::string> keep_list(keep.begin(), keep.end());
   AgreementMeter agree;
   AccuracyMeter acc_f, acc_q;
   ErrorSums out_err;
@@ -187,10 +188,12 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
     if (n <= 0) break;
     const Tensor x = first_rows(batch->input, n);
     std::vector<int64_t> labels(batch->labels.begin(), batch->labels.begin() + n);
+    // extra_outputs, not an observer: the executor still fuses Conv -> Relu.
     std::map<std::string, Tensor> fv;
-    const auto fout = fl.run({{fl.input_names().at(0), x}}, [&](const std::string& name, const Tensor& v) {
-      if (keep.count(name) && v.dtype() == DType::kFloat32) fv[name] = v;
-    });
+    const auto fout = fl.run({{fl.input_names().at(0), x}}, nullptr, keep_list);
+    for (const auto& name : keep_list)
+      if (const auto it = fout.find(name); it != fout.end() && it->second.dtype() == DType::kFloat32)
+        fv[name] = it->second;
     const Tensor& flog = fout.at(fl.output_names().at(0));
     t_float += lap(tl);
     if (qx) {
