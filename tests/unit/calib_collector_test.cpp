@@ -122,8 +122,8 @@ TEST(CalibCollector, BatchSizeAndNumSamples) {
 }
 
 TEST(CalibCollector, ConvModelIndependentOfBatchAndThreads) {
-  // Big enough (3 x 65536 values per sample after the conv) that batches of 3 split the
-  // statistics over threads.
+  // 3 x 65536 values per sample after the conv: the histogram's sub-histogram path, and a
+  // real convolution whose executor threads and batch blocking must not change anything.
   TempDir dir;
   for (uint32_t k = 0; k < 5; ++k)
     data::write_npy(dir.file("s" + std::to_string(k) + ".npy"),
