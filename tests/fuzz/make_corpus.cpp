@@ -11,6 +11,7 @@
 #include "repq/data/image.h"
 #include "repq/data/npy.h"
 #include "repq/ir/tensor.h"
+#include "repq/quant/plan.h"
 
 namespace fs = std::filesystem;
 
@@ -99,6 +100,105 @@ g (bool c, float[2] x) => (float[2] y)
               else_branch = e () => (float[2] b) { b = Relu (x) }>
 }
 )"));
+
+  // fuse: blocks the folder recognises (RepVGG, MobileOne-style scalar Add, Conv+BN chains,
+  // ACNet-style asymmetric kernels) and near-misses (stride mismatch, Relu inside).
+  const fs::path fuse_dir = root / "fuse";
+  fs::create_directories(fuse_dir);
+  for (const char* name : {"repvgg_block.onnx", "conv_relu.onnx"})
+    fs::copy_file(onnx_dir / name, fuse_dir / name, fs::copy_options::overwrite_existing);
+  put(fuse_dir, "conv_bn_chain.onnx", model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1,2,5,5] x) => (float[1,2,5,5] y)
+<float[2,2,3,3] w = {1,0,-1,2,0,-2,1,0,-1, 0,1,0,1,-4,1,0,1,0, 1,1,1,1,1,1,1,1,1, -1,0,1,-2,0,2,-1,0,1},
+ float[2,2,1,1] p = {1, 2, 3, 4}, float[2] s = {0.5, 2}, float[2] bb = {0.1, -0.2},
+ float[2] m = {0.3, 0}, float[2] v = {1, 0.25}, float[1,2,1,1] k = {2, 3}>
+{
+  a = Conv <kernel_shape = [3,3], pads = [1,1,1,1], dilations = [1,1]> (x, w)
+  b = BatchNormalization (a, s, bb, m, v)
+  c = Conv <kernel_shape = [1,1]> (b, p)
+  y = Mul (c, k)
+}
+)"));
+  put(fuse_dir, "acnet_scalar_add.onnx", model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1,2,4,4] x) => (float[1,2,4,4] y)
+<float[2,2,3,3] w3 = {1,2,3,4,5,6,7,8,9, 9,8,7,6,5,4,3,2,1, 1,0,1,0,1,0,1,0,1, 0,1,0,1,0,1,0,1,0},
+ float[2,2,1,3] w13 = {1,2,1, 0,1,0, 2,1,2, 1,1,1}, float[2,2,3,1] w31 = {1,0,1, 2,2,2, 0,1,0, 1,2,3},
+ float[2] bias = {0.5, -1}, float zero = {0.0}>
+{
+  a = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w3, bias)
+  b = Conv <kernel_shape = [1,3], pads = [0,1,0,1]> (x, w13)
+  c = Conv <kernel_shape = [3,1], pads = [1,0,1,0]> (x, w31)
+  ab = Add (a, b)
+  abc = Add (ab, c)
+  t = Add (abc, zero)
+  y = Relu (t)
+}
+)"));
+  put(fuse_dir, "near_miss.onnx", model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1,1,6,6] x) => (float[1,1,3,3] y, float[1,1,6,6] z)
+<float[1,1,3,3] w = {1,1,1,1,1,1,1,1,1}, float[1,1,1,1] w1 = {2}>
+{
+  a = Conv <kernel_shape = [3,3], pads = [1,1,1,1], strides = [2,2]> (x, w)
+  b = Conv <kernel_shape = [1,1], strides = [2,2], pads = [0,0,0,0]> (x, w1)
+  y = Add (a, b)
+  c = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w)
+  r = Relu (c)
+  d = Conv <kernel_shape = [1,1]> (x, w1)
+  z = Add (r, d)
+}
+)"));
+
+  // plan: two plans written by plan_to_json (a per-channel Conv with a fused Relu, a per-tensor
+  // Gemm, a float node), and one with empty lists.
+  const fs::path plan_dir = root / "plan";
+  {
+    using namespace repq::quant;
+    QuantPlan p;
+    p.model_digest = "0123456789abcdef";
+    p.act_method = "percentile";
+    p.weight_mode = "per-channel";
+    p.calib_samples = 16;
+    ActivationQuant in{"input", "input", "percentile", -1.5, 2.5, 2.4, 0.001, 0.0188f, 80,
+                       repq::DType::kUInt8, false, ""};
+    ActivationQuant relu{"r", "r", "percentile", 0, 6, 5.9, 0.0001, 0.0231f, 0,
+                         repq::DType::kUInt8, true, ""};
+    p.activations = {in, relu};
+    LayerQuant conv;
+    conv.node = "conv";
+    conv.op = "Conv";
+    conv.input = "input";
+    conv.weight = "w";
+    conv.bias = "b";
+    conv.output = "r";
+    conv.relu_fused = true;
+    conv.relu_node = "relu";
+    conv.encoding = "per-channel";
+    conv.scales = {0.01f, 0.02f, 0.005f};
+    conv.weight_sqnr_db = 41.5;
+    LayerQuant fc = conv;
+    fc.node = "fc";
+    fc.op = "Gemm";
+    fc.input = "r";
+    fc.weight = "fc.w";
+    fc.bias = "";
+    fc.output = "logits";
+    fc.relu_fused = false;
+    fc.relu_node = "";
+    fc.encoding = "per-tensor";
+    fc.scales = {0.003f};
+    fc.weight_axis = 1;
+    p.layers = {conv, fc};
+    p.float_nodes = {{"softmax", "Softmax", "not quantized"}};
+    put(plan_dir, "ort_two_layers.json", plan_to_json(p));
+    p.target = Target::kTensorRT;
+    p.activations[0].dtype = repq::DType::kInt8;
+    p.activations[0].zero_point = 0;
+    put(plan_dir, "tensorrt_int8.json", plan_to_json(p));
+    put(plan_dir, "empty.json", plan_to_json(QuantPlan{}));
+  }
 
   const fs::path npy_dir = root / "npy";
   put(npy_dir, "f4_1x3x2x2.npy",
