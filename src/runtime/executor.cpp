@@ -258,8 +258,8 @@ void Executor::Impl::plan_qdq(const std::function<const Tensor*(const std::strin
       const Tensor* zp = constant(n.inputs[2]);
       return zp && int8_type(zp->dtype());
     }
-    if (const ValueInfo* vi = graph.find_value_info(names[id]); vi && feedable[id] >= 0)
-      return int8_type(vi->elem_type);
+    for (const auto& vi : graph.inputs)  // a fed input wins over an initializer of its name
+      if (vi.name == names[id]) return int8_type(vi.elem_type);
     const Tensor* t = constant(names[id]);
     return t && int8_type(t->dtype());
   };

@@ -181,7 +181,7 @@ Kernel make_qdq_conv(const Node& dq_x, const Node& conv, const Node* dq_w, const
       (has(*dq_w, 2) && !wz))
     return {};
   const int64_t m_out = w->dim(0);
-  const bool per_channel = ws->numel() != 1 || ws->rank() == 1;
+  const bool per_channel = ws->numel() != 1;
   if (per_channel) {
     const int64_t axis = dq_w->attr_int("axis", 1);
     if (ws->rank() != 1 || ws->numel() != m_out || (axis != 0 && axis != -static_cast<int64_t>(w->rank())))
