@@ -11,7 +11,7 @@
 # Usage: bench/accuracy.sh [build-dir] [accuracy_run.py options: --models a,b --methods m,n
 #        --no-ort --no-pytorch -o results.json]
 # Prints the markdown table on stdout, progress on stderr. Work files in build/bench/accuracy.
-# Takes about 10 minutes on 2 cores (most of it MobileOne-S0 in repq's simulation).
+# Takes 15-30 minutes on 2 shared cores (most of it MobileOne-S0: 250 photos per method).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/release
