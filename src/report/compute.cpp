@@ -152,7 +152,7 @@ Report make_static_report(const Model& original, const quant::QuantizeOptions& o
   const quant::WeightMode mode = ro.plan ? quant::parse_weight_mode(ro.plan->weight_mode) : o.weights;
   quant::apply_cfws(fused, mode, o.exclude);
   quant::QuantPlan plan;
-  plan.layers = quant::find_quant_points(fused, o).layers;
+  plan.layers = quant::pipeline_points(fused, o).layers;
   static_encodings(mode, plan.layers);
   const std::vector<RowSpec> rows = row_specs(fused, plan);
   const std::map<std::string, BlockInfo> blocks = block_infos(original);

@@ -48,13 +48,11 @@ class Stepper {
   quant::QuantizeResult run(const std::vector<std::string>& exclude) {
     quant::QuantizeOptions so = o_;
     so.exclude = exclude;
-    // entropy calibrates some tensors before their Relu inside quantize(): no cache then.
-    if (so.act == calib::Method::kEntropy) return quant::quantize(model_, calib_, so);
     quant::QuantizeResult r;
     r.fused = base_;
     r.fuse_summary = fuse_summary_;
     r.cfws = quant::apply_cfws(r.fused, so.weights, so.exclude);
-    const quant::QuantPoints pts = quant::find_quant_points(r.fused, so);
+    const quant::QuantPoints pts = quant::pipeline_points(r.fused, so);
     std::vector<std::string> missing;
     for (const auto& t : pts.stats_tensors())
       if (!stats_.count(t)) missing.push_back(t);
@@ -62,8 +60,9 @@ class Stepper {
       calib::CollectResult c = calib::collect_stats(r.fused, calib_, missing, so.collect);
       for (auto& [name, s] : c.stats) stats_[name] = std::move(s);
       r.forward_seconds = c.forward_seconds;
+      samples_ = c.samples;
     }
-    r.plan = quant::build_plan(r.fused, pts, stats_, so);
+    r.plan = quant::pipeline_plan(r.fused, pts, stats_, so, samples_);
     r.qdq = quant::export_qdq(r.fused, r.plan);
     return r;
   }
@@ -114,6 +113,7 @@ class Stepper {
   Model base_;
   std::string fuse_summary_;
   std::map<std::string, calib::TensorStats> stats_;
+  int64_t samples_ = 0;  // per collection pass (the same data every step)
   std::vector<Tensor> ref_;
 };
 

@@ -7,7 +7,9 @@
 #include <algorithm>
 
 #include "repq/error.h"
+#include "repq/calib/calibrators.h"
 #include "repq/ir/onnx_io.h"
+#include "repq/quant/plan.h"
 #include "repq/report/fallback.h"
 #include "repq/runtime/executor.h"
 #include "support/test_util.h"
@@ -70,6 +72,25 @@ TEST(ReportFallback, TargetAlreadyMetKeepsEverythingQuantized) {
   EXPECT_TRUE(r.kept_float.empty());
   EXPECT_EQ(r.agreement.size(), 1u);
   EXPECT_THROW(fallback_auto(m, ds, per_tensor(), 1.5), InputError);
+}
+
+// With nothing to keep float, fallback's plan is quantize()'s for every activation method:
+// entropy calibrates before the Relu, kl drops the Relu zeros, the network input and the CFWS
+// halves get min-max parameters (pipeline_points / pipeline_plan), and calib_samples matches.
+TEST(ReportFallback, PlanEqualsQuantizePlanForEachMethod) {
+  const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
+  const data::Dataset ds = fashion(8);
+  for (const calib::Method method : {calib::Method::kMinMax, calib::Method::kPercentile,
+                                     calib::Method::kEntropy, calib::Method::kKl}) {
+    quant::QuantizeOptions o = per_tensor();
+    o.weights = quant::WeightMode::kCfws;
+    o.act = method;
+    const FallbackResult r = fallback_auto(m, ds, o, 0.0);
+    ASSERT_TRUE(r.kept_float.empty());
+    const quant::QuantizeResult q = quant::quantize(m, ds, o);
+    EXPECT_EQ(quant::plan_to_json(r.result.plan), quant::plan_to_json(q.plan))
+        << calib::method_name(method);
+  }
 }
 
 }  // namespace
