@@ -116,7 +116,28 @@ double divergence(const Counts& x, int64_t i, int levels, Variant v) {
 // prefix sums (O(1) per level instead of O(bins in the level)) and the level bounds stepped
 // without divisions. It differs from divergence() by rounding only (see screening_margin); the
 // +infinity cases are the same integer tests.
-double screened_divergence(const Counts& x, int64_t i, int levels, Variant v) {
+// ln of the count of bins [lo, lo + w) for every lo and 1 <= w <= max_width (0 where the count
+// is 0): a level of any candidate is such a range, so the scan takes no logarithm per level.
+struct LevelLogs {
+  int64_t max_width = 0;
+  std::vector<double> table;  // [lo * (max_width + 1) + w]
+  LevelLogs(const Counts& x, int levels) {
+    const auto nb = static_cast<int64_t>(x.c.size());
+    max_width = (nb + levels - 1) / levels;
+    table.assign(static_cast<size_t>(nb * (max_width + 1)), 0);
+    for (int64_t lo = 0; lo < nb; ++lo)
+      for (int64_t w = 1; w <= max_width && lo + w <= nb; ++w) {
+        const uint64_t count = x.prefix[static_cast<size_t>(lo + w)] - x.prefix[static_cast<size_t>(lo)];
+        if (count > 0)
+          table[static_cast<size_t>(lo * (max_width + 1) + w)] = std::log(static_cast<double>(count));
+      }
+  }
+  double at(int64_t lo, int64_t hi) const {
+    return table[static_cast<size_t>(lo * (max_width + 1) + (hi - lo))];
+  }
+};
+
+double screened_divergence(const Counts& x, const LevelLogs& logs, int64_t i, int levels, Variant v) {
   const double n = x.total;
   if (!(n > 0)) return 0;
   const double fold = x.suffix[static_cast<size_t>(i)];
@@ -146,7 +167,7 @@ double screened_divergence(const Counts& x, int64_t i, int levels, Variant v) {
       if (has_last && p_last > 0) return inf;
       continue;
     }
-    const double log_q = std::log(static_cast<double>(level_count)) - x.log_int[static_cast<size_t>(non_empty)];
+    const double log_q = logs.at(static_cast<int64_t>(ulo), hi) - x.log_int[static_cast<size_t>(non_empty)];
     const auto plain_end = has_last ? uhi - 1 : uhi;
     sum += (x.prefix_clogc[plain_end] - x.prefix_clogc[ulo]) -
            static_cast<double>(x.prefix[plain_end] - x.prefix[ulo]) * log_q;
@@ -180,10 +201,11 @@ double best_candidate(const AbsHistogram& h, int levels, Variant v) {
   // screening_margin of the smallest screened value. Both computations differ from the true
   // value by less than half the margin, so every candidate that can be the exact argmin is
   // re-evaluated exactly and the result is the one of the plain exact scan, bit for bit.
+  const LevelLogs logs(x, levels);
   std::vector<double> screened(static_cast<size_t>(nb + 1), 0);
   double lowest = std::numeric_limits<double>::infinity();
   for (int64_t i = levels; i <= nb; ++i) {
-    screened[static_cast<size_t>(i)] = screened_divergence(x, i, levels, v);
+    screened[static_cast<size_t>(i)] = screened_divergence(x, logs, i, levels, v);
     lowest = std::min(lowest, screened[static_cast<size_t>(i)]);
   }
   if (!std::isfinite(lowest))  // every candidate +infinity: the last one (as the exact scan)
