@@ -61,6 +61,8 @@ void run_qdq_gemm(const QdqGemm& q, KernelCall& call) {
 
 // ORT's selector (GemmNodeGroupSelector): every input from a DQ, A int8 only with B int8, bias
 // int32 with beta 1. QGemm needs a scalar A scale/zero point and a B scale of 1 or N values.
+// ORT 1.30 forms QGemm only when the DQs of A and B name their zero points (measured: without
+// them it keeps DQ -> Gemm in float), and alpha 1 when there is a bias; so does this kernel.
 Kernel make_qdq_gemm(const Node& dq_a, const Node& dq_b, const Node* dq_c, const Node& gemm,
                      const ConstantFn& constant) {
   auto in = [&](const Node& n, size_t i) -> const Tensor* {
@@ -69,10 +71,11 @@ Kernel make_qdq_gemm(const Node& dq_a, const Node& dq_b, const Node* dq_c, const
   auto has = [](const Node& n, size_t i) { return i < n.inputs.size() && !n.inputs[i].empty(); };
   QdqGemm q;
   float sa = 0;
+  if (!has(dq_a, 2) || !has(dq_b, 2)) return {};
   if (!scalar_qparams(dq_a, constant, sa, q.zpa, q.a_type)) return {};
   if (has(gemm, 2) && !dq_c) return {};
   const float alpha = gemm.attr_float("alpha", 1.0f), beta = gemm.attr_float("beta", 1.0f);
-  if (dq_c && beta != 1.0f) return {};
+  if (dq_c && (beta != 1.0f || alpha != 1.0f)) return {};  // ORT 1.30: alpha 1 with a bias
   q.trans_a = gemm.attr_int("transA", 0) != 0;
   const bool trans_b = gemm.attr_int("transB", 0) != 0;
 
