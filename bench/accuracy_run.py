@@ -20,7 +20,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-METHODS = ["minmax", "percentile", "mse", "entropy", "kl", "cfws"]
+METHODS = ["minmax", "percentile", "mse", "entropy", "kl", "cfws", "gptq"]
 FMNIST_PP = ["--preset", "none", "--color", "grey", "--mean", "0.2860", "--std", "0.3530"]
 IMAGENET_PP = ["--preset", "imagenet"]
 

@@ -18,11 +18,16 @@ namespace {
 double weighted_error(const float* w, const int8_t* q, float s, const double* h, int64_t k) {
   std::vector<double> e(static_cast<size_t>(k));
   for (int64_t i = 0; i < k; ++i) e[i] = static_cast<double>(w[i]) - static_cast<double>(q[i]) * s;
+  // H is symmetric: the diagonal plus twice the upper triangle; four partial sums (vectorized).
   double err = 0;
   for (int64_t i = 0; i < k; ++i) {
-    double t = 0;
-    for (int64_t j = 0; j < k; ++j) t += h[i * k + j] * e[j];
-    err += e[i] * t;
+    const double* hi = h + i * k;
+    double t[4] = {0, 0, 0, 0};
+    int64_t j = i + 1;
+    for (; j + 4 <= k; j += 4)
+      for (int u = 0; u < 4; ++u) t[u] += hi[j + u] * e[j + u];
+    for (; j < k; ++j) t[0] += hi[j] * e[j];
+    err += e[i] * (hi[i] * e[i] + 2 * ((t[0] + t[1]) + (t[2] + t[3])));
   }
   return err;
 }

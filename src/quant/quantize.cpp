@@ -176,8 +176,9 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   if (o.weights == WeightMode::kGptq) {
     const QuantPlan rtn = r.plan;
     const auto hs = collect_hessians(r.fused, r.fused, calib, r.plan.layers, o.collect);
+    lap("gptq statistics (float inputs)");
     apply_gptq(r.fused, r.plan, hs, o.gptq);
-    lap("gptq (float inputs)");
+    lap("gptq rounding");
     if (o.gptq.quantized_inputs) {  // again, on the inputs of the QDQ model just made
       const Model q = export_qdq(r.fused, r.plan);
       const auto hq = collect_hessians(q, r.fused, calib, r.plan.layers, o.collect);
