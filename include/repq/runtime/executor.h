@@ -16,6 +16,9 @@ struct ExecutorOptions {
   // Runs DequantizeLinear(x_q) -> Conv(DQ(int8 w), DQ(int32 bias)) -> QuantizeLinear groups as
   // one integer kernel with ONNX Runtime's QLinearConv arithmetic (bit-exact with ORT). The
   // group's Conv/DQ outputs are still computed (in float) when an observer or caller asks.
+  // Likewise DQ, DQ -> Add -> Q (QLinearAdd), DQ -> GlobalAveragePool -> Q
+  // (QLinearGlobalAveragePool) and Gemm(DQ, DQ, DQ) with a float output (QGemm), matched as
+  // ORT 1.30's QDQ selectors match them (src/runtime/executor_plan.cpp).
   bool exact_qdq = true;
 };
 
