@@ -218,33 +218,31 @@ int64_t check(const OpsCase& c) {
 
 TEST(OrtQdqOps, AddUint8MatchesQLinearAdd) {
   REPQ_REQUIRE_ORT();
-  for (uint32_t seed = 1; seed <= 3; ++seed) check(add_case(seed, false, false));
+  check(add_case(1, false, false));
   check(add_pairs_case());
 }
 
 TEST(OrtQdqOps, AddInt8MatchesQLinearAdd) {
   REPQ_REQUIRE_ORT();
-  for (uint32_t seed = 11; seed <= 13; ++seed) check(add_case(seed, true, false));
+  check(add_case(11, true, false));
 }
 
 TEST(OrtQdqOps, AddOfASingleValueMatchesQLinearAdd) {
   REPQ_REQUIRE_ORT();
-  for (uint32_t seed = 21; seed <= 22; ++seed) {
-    check(add_case(seed, false, true));
-    check(add_case(seed + 10, true, true));
-  }
+  check(add_case(21, false, true));
+  check(add_case(31, true, true));
 }
 
 TEST(OrtQdqOps, GlobalAveragePoolMatchesQLinearGlobalAveragePool) {
   REPQ_REQUIRE_ORT();
-  for (uint32_t seed = 31; seed <= 33; ++seed) check(gap_case(seed, false, 7));
+  check(gap_case(31, false, 7));
   check(gap_case(34, false, 1));
   check(gap_case(35, false, 13));
 }
 
 TEST(OrtQdqOps, GlobalAveragePoolInt8MatchesQLinearGlobalAveragePool) {
   REPQ_REQUIRE_ORT();
-  for (uint32_t seed = 41; seed <= 42; ++seed) check(gap_case(seed, true, 7));
+  check(gap_case(41, true, 7));
 }
 
 TEST(OrtQdqOps, GemmFloatOutputMatchesQGemm) {
