@@ -22,15 +22,16 @@ template <class T>
 void run_typed(const QdqGap& q, const Tensor& x, Tensor& y, int64_t planes, int64_t image,
                ThreadPool& pool) {
   const float scale = q.sx / (q.sy * static_cast<float>(image));
-  const int32_t bias = -q.zpx * static_cast<int32_t>(image);
+  const int64_t bias = -int64_t{q.zpx} * image;
   const float lo = static_cast<float>(static_cast<int32_t>(std::numeric_limits<T>::lowest()) - q.zpy);
   const float hi = static_cast<float>(static_cast<int32_t>(std::numeric_limits<T>::max()) - q.zpy);
   const T* xd = x.data<T>();
   T* yd = y.mutable_data<T>();
   pool.run(planes, [&](int64_t p) {
-    int32_t acc = bias;
+    int64_t sum = bias;
     const T* in = xd + p * image;
-    for (int64_t i = 0; i < image; ++i) acc += static_cast<int32_t>(in[i]);
+    for (int64_t i = 0; i < image; ++i) sum += in[i];
+    const auto acc = static_cast<int32_t>(sum);  // MLAS sums in int32 (wrapping past 2^31)
     float v = static_cast<float>(acc) * scale;
     v = v < lo ? lo : (v > hi ? hi : v);
     yd[p] = static_cast<T>(static_cast<int32_t>(std::nearbyint(v)) + q.zpy);
