@@ -29,7 +29,26 @@ from onnx import numpy_helper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from accuracy_run import IMAGENET_PP, run, run_json  # noqa: E402
+from accuracy_run import IMAGENET_PP, run, run_json, strip_activation_qdq  # noqa: E402
+
+
+def float_weights(qdq_path, float_model, dst):
+    """Activations-only variant of a QDQ model: every weight/bias DequantizeLinear (input an
+    initializer, output named as a float initializer of float_model) is replaced by that float
+    initializer; the activation Q/DQ pairs stay."""
+    m = onnx.load(qdq_path)
+    g = m.graph
+    fl = {i.name: i for i in float_model.graph.initializer}
+    inits = {i.name for i in g.initializer}
+    keep = []
+    for n in g.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in inits and n.output[0] in fl:
+            g.initializer.append(fl[n.output[0]])
+            continue
+        keep.append(n)
+    del g.node[:]
+    g.node.extend(keep)
+    onnx.save(m, dst)
 
 
 def attrs(n):
@@ -65,7 +84,11 @@ def forward_stats(model, x, pct):
                 flat = y.reshape(-1)
                 kk = max(1, int(round(flat.numel() * (1 - pct / 100.0))))
                 idx = int(flat.argmax())
+                # robust to one photo's spike: per image channel max, then the median (or 90th
+                # percentile) over the images
+                imax = y.amax(dim=(2, 3)).numpy().astype(np.float64)  # N x C
                 stats[n.output[0]] = {"conv": n.input[0], "cmax": cmax, "cpct": cpct,
+                                      "cmedmax": np.median(imax, axis=0), "cp90max": np.percentile(imax, 90, axis=0),
                                       "tmax": float(flat.max()), "tpct": float(flat.topk(kk).values[-1]),
                                       "argmax": [int(v) for v in np.unravel_index(idx, tuple(y.shape))]}
             elif n.op_type == "GlobalAveragePool":
@@ -148,10 +171,14 @@ def main():
     ap.add_argument("--variants", default="base,dw,dw+dense",
                     help="base (no equalization), dw (depthwise consumers only), dw+dense (plus sqrt on dense)")
     ap.add_argument("--methods", default="gptq,percentile")
-    ap.add_argument("--stat", default="cmax", choices=["cmax", "cpct"], help="per-channel range: max or percentile")
+    ap.add_argument("--stat", default="cmax", choices=["cmax", "cpct", "cmedmax", "cp90max"],
+                    help="per-channel range: max, percentile, median or 90th percentile over the photos of the per-photo max")
     ap.add_argument("--pct", type=float, default=99.99)
     ap.add_argument("--floor", type=float, default=0.05, help="r_c >= floor * median(r)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--split", action="store_true",
+                    help="also evaluate weights-only (activation Q/DQ removed) and activations-only (float weights)")
+    ap.add_argument("--reuse", action="store_true", help="reuse quantized models already in --work")
     ap.add_argument("-o", "--output")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
@@ -234,10 +261,20 @@ def main():
             vr["float_max_rel_diff"] = rel
         for method in [m for m in a.methods.split(",") if m]:
             q = os.path.join(a.work, f"s0.{var}.{method}.int8.onnx")
-            run_json([repq, "quantize", mpath, "--calib", images, "--num-calib", "32", "--method", method,
-                      "-o", q, "--json"] + common)
+            if not (a.reuse and os.path.exists(q)):
+                run_json([repq, "quantize", mpath, "--calib", images, "--num-calib", "32", "--method", method,
+                          "-o", q, "--json"] + common)
             sim = run_json([repq, "-q", "eval", q, "--data", ev, "--labels", ev_labels, "--ref", fl, "--json"] + common)
             r = {"top1": sim["top1"], "agreement": sim["agreement"]["top1"], "sqnr_db": sim["agreement"]["mean_sqnr_db"]}
+            if a.split:
+                wq, aq = q.replace(".int8.onnx", ".weights-only.onnx"), q.replace(".int8.onnx", ".acts-only.onnx")
+                strip_activation_qdq(q, wq)
+                float_weights(q, onnx.load(mpath), aq)
+                for key, path in (("weights_only", wq), ("acts_only", aq)):
+                    e = run_json([repq, "-q", "eval", path, "--data", ev, "--labels", ev_labels, "--ref", fl,
+                                  "--json"] + common)
+                    r[key] = {"top1": e["top1"], "agreement": e["agreement"]["top1"],
+                              "sqnr_db": e["agreement"]["mean_sqnr_db"]}
             vr["methods"][method] = r
             print(f"  {var} {method}: {json.dumps(r)}", file=sys.stderr, flush=True)
         res["variants"][var] = vr
@@ -245,12 +282,14 @@ def main():
             with open(a.output, "w") as f:
                 json.dump(res, f, indent=1)
     print(f"float top-1 {100 * res['float_top1']:.1f} (250 held-out photos); per-channel range: {a.stat}")
-    print("| variant | pairs | method | INT8 top-1 | agreement | SQNR dB |")
-    print("|---|---|---|---|---|---|")
+    print("| variant | pairs | method | INT8 top-1 | agreement | SQNR dB | weights-only agr. | acts-only agr. |")
+    print("|---|---|---|---|---|---|---|---|")
     for var, vr in res["variants"].items():
         for method, r in vr["methods"].items():
+            wo = f"{100 * r['weights_only']['agreement']:.1f}" if "weights_only" in r else "-"
+            ao = f"{100 * r['acts_only']['agreement']:.1f}" if "acts_only" in r else "-"
             print(f"| {var} | {vr['pairs']} | {method} | {100 * r['top1']:.1f} | {100 * r['agreement']:.1f} | "
-                  f"{r['sqnr_db']:.1f} |")
+                  f"{r['sqnr_db']:.1f} | {wo} | {ao} |")
     return 0
 
 
