@@ -148,6 +148,24 @@ TEST(CliReport, GatesExitCodes) {
   }
 }
 
+// --exact runs the cumulative pass on the exact integer kernels: the same rows and isolated
+// errors, cumulative errors and summary within rounding of the default float form.
+TEST(CliReport, ExactSimulationAgreesWithTheFloatForm) {
+  const auto r = run_repq(report_args({"--format", "json", "--exact"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto e = nlohmann::json::parse(r.out);
+  const auto& f = json_report();
+  ASSERT_EQ(e["layers"].size(), f["layers"].size());
+  for (size_t i = 0; i < e["layers"].size(); ++i) {
+    EXPECT_EQ(e["layers"][i]["out_sqnr_isolated"], f["layers"][i]["out_sqnr_isolated"]) << i;
+    EXPECT_NEAR(e["layers"][i]["out_sqnr_cumulative"].get<double>(),
+                f["layers"][i]["out_sqnr_cumulative"].get<double>(), 0.5) << i;
+  }
+  EXPECT_NEAR(e["summary"]["output_sqnr"].get<double>(), f["summary"]["output_sqnr"].get<double>(), 0.5);
+  EXPECT_NEAR(e["summary"]["top1_agreement"].get<double>(), f["summary"]["top1_agreement"].get<double>(),
+              1.0 / 16 + 1e-9);
+}
+
 TEST(CliReport, StaticWithoutData) {
   const auto r = run_repq({"-q", "report", model(), "--static", "--format", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -93,6 +93,7 @@ int run_report(const ReportCmdOptions& o) {
   ro.method = o.method;
   ro.threads = o.data.threads;
   ro.batch = std::min<int64_t>(o.data.batch, 32);
+  ro.exact = o.exact;
 
   report::Report rep;
   if (o.static_only) {

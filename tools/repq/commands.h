@@ -99,6 +99,7 @@ struct ReportCmdOptions {
   std::string eval_data;         // --data DIR: images for the output measures (default: calib)
   std::string labels;            // --labels (accuracy in the summary)
   bool static_only = false;      // --static
+  bool exact = false;            // --exact: cumulative pass on the exact integer kernels
   double fail_under_sqnr = -1e300;       // --fail-under-sqnr DB (model output SQNR)
   double fail_under_agreement = -1;      // --fail-under-agreement X (0..1)
   int top = 5;                   // --top N worst layers

@@ -209,6 +209,9 @@ int main(int argc, char** argv) {
   rep_cmd->add_option("--labels", rep.labels,
                       "'folders' or a label file: accuracy in the summary");
   rep_cmd->add_flag("--static", rep.static_only, "Weights only: no data needed");
+  rep_cmd->add_flag("--exact", rep.exact,
+                    "Cumulative errors and summary on the exact integer kernels (as ONNX Runtime; "
+                    "slower) instead of the float form of the QDQ model");
   rep_cmd->add_option("--fail-under-sqnr", rep.fail_under_sqnr,
                       "Exit 3 when the model output SQNR (dB) is below this");
   rep_cmd->add_option("--fail-under-agreement", rep.fail_under_agreement,
