@@ -99,8 +99,14 @@ net (float[N,3,8,8] input) => (float[N,3,8,8] y) { y = Erf (input) }
   args[2] = tmp.file("erf.onnx");
   const auto r = test::run_repq(args);
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_NE(r.err.find("'y' (Erf)"), std::string::npos) << r.err;
+  // One line naming the model file, then the node.
+  EXPECT_NE(r.err.find("repq: error: " + tmp.file("erf.onnx") + ": node 'y' (Erf)"), std::string::npos)
+      << r.err;
   EXPECT_EQ(listing(tmp.file("out")), "");
+  const auto rep = test::run_repq({"report", tmp.file("erf.onnx"), "--calib", calib});
+  EXPECT_EQ(rep.exit_code, 2) << rep.err;
+  EXPECT_NE(rep.err.find("repq: error: " + tmp.file("erf.onnx") + ": node 'y' (Erf)"), std::string::npos)
+      << rep.err;
 }
 
 TEST_F(HostileQuant, EmptyOrMissingCalibrationFolder) {

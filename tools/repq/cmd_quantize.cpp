@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "model_errors.h"
 #include "repq/common/atomic_file.h"
 #include "repq/data/dataset.h"
 #include "repq/error.h"
@@ -224,7 +225,7 @@ int run_quantize(const QuantizeCmdOptions& o) {
   if (!o.plan_in.empty()) {
     const quant::QuantPlan plan = quant::plan_from_json(read_file(o.plan_in), o.plan_in);
     try {
-      r = quant::quantize_with_plan(model, plan, q);
+      r = naming_model(o.model, [&] { return quant::quantize_with_plan(model, plan, q); });
     } catch (const InputError& e) {
       const std::string msg = e.what();
       if (msg.rfind("plan: ", 0) == 0) throw InputError(o.plan_in + msg.substr(4));
@@ -234,11 +235,11 @@ int run_quantize(const QuantizeCmdOptions& o) {
     const data::Dataset calib = open_calib(o, model);
     images = static_cast<int64_t>(calib.size());
     if (fallback) {
-      fb = std::make_unique<report::FallbackResult>(
-          report::fallback_auto(model, calib, q, o.min_agreement));
+      fb = std::make_unique<report::FallbackResult>(naming_model(
+          o.model, [&] { return report::fallback_auto(model, calib, q, o.min_agreement); }));
       r = fb->result;
     } else {
-      r = quant::quantize(model, calib, q);
+      r = naming_model(o.model, [&] { return quant::quantize(model, calib, q); });
     }
   }
   // Both files are written atomically; the plan first, so a model never appears without it.

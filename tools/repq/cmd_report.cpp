@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "model_errors.h"
 #include "repq/calib/calibrators.h"
 #include "repq/common/atomic_file.h"
 #include "repq/data/dataset.h"
@@ -63,6 +64,7 @@ quant::QuantizeOptions quantize_options(const ReportCmdOptions& o) {
   q.collect.batch = o.data.batch;
   q.collect.threads = o.data.threads;
   q.collect.progress = !o.quiet;
+  q.collect.model_name = o.model;  // errors on a batch: "<model>: <samples>: <problem>"
   return q;
 }
 
@@ -97,7 +99,7 @@ int run_report(const ReportCmdOptions& o) {
 
   report::Report rep;
   if (o.static_only) {
-    rep = report::make_static_report(model, qo, ro);
+    rep = naming_model(o.model, [&] { return report::make_static_report(model, qo, ro); });
   } else {
     std::optional<quant::QuantPlan> plan;
     if (!o.plan_in.empty()) {
@@ -113,7 +115,8 @@ int run_report(const ReportCmdOptions& o) {
       eval = std::make_unique<data::Dataset>(open_data(o.eval_data, o.labels, model, o.data));
     // Measured on the calibration images: the same --num-calib samples the calibration used.
     if (!eval) ro.num_samples = o.num_calib;
-    rep = report::make_report(model, qo, calib.get(), eval.get(), ro);
+    rep = naming_model(o.model,
+                       [&] { return report::make_report(model, qo, calib.get(), eval.get(), ro); });
   }
 
   const std::string text = report::format_report(rep, format, report::FormatOptions{o.top});
