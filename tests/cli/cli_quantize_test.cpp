@@ -134,6 +134,33 @@ TEST_F(CliQuantize, GptqPlanRoundTripIsByteIdentical) {
   EXPECT_FALSE(fs::exists(tmp_.file("c.onnx")));
 }
 
+// --fallback auto on the bundled MobileOne with per-tensor weights: the outlier conv (a weight of
+// 60, 70x its row's median) and its consumer go float in one step, and the JSON tells so.
+TEST_F(CliQuantize, FallbackAutoJsonNamesTheKeptLayers) {
+  const auto r = run_repq(quantize_args(mobileone(), tmp_.file("fb.onnx"),
+                                        {"--num-calib", "32", "--weights", "per-tensor", "--fallback", "auto",
+                                         "--min-agreement", "0.99", "--json"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto fb = nlohmann::json::parse(r.out)["fallback"];
+  EXPECT_EQ(fb["reached"], true);
+  EXPECT_EQ(fb["samples"], 32);
+  ASSERT_EQ(fb["agreement"].size(), fb["logit_sqnr"].size());
+  ASSERT_GE(fb["agreement"].size(), 2u);
+  EXPECT_LT(fb["agreement"][0].get<double>(), 0.99);
+  EXPECT_GE(fb["agreement"].back().get<double>(), 0.99);
+  EXPECT_GT(fb["logit_sqnr"].back().get<double>(), fb["logit_sqnr"][0].get<double>());
+  EXPECT_GE(fb["trials"].get<int>(), 1);
+  ASSERT_FALSE(fb["kept_float"].empty());
+  bool outlier = false;
+  for (const auto& k : fb["kept_float"]) {
+    EXPECT_GE(k["step"].get<int>(), 1);
+    EXPECT_LT(k["step"].get<size_t>(), fb["agreement"].size());
+    EXPECT_EQ(k["agreement_after"], fb["agreement"][k["step"].get<size_t>()]);
+    outlier = outlier || contains(k["layer"].get<std::string>(), "stage1.0.0");
+  }
+  EXPECT_TRUE(outlier) << fb.dump(1);
+}
+
 TEST_F(CliQuantize, PlanForAnotherModelIsRefused) {
   const std::string plan = tmp_.file("plan.json"), out = tmp_.file("out.onnx");
   ASSERT_EQ(run_repq(quantize_args(mobileone(), tmp_.file("a.onnx"), {"--plan-out", plan})).exit_code, 0);

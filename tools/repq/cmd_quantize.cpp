@@ -110,11 +110,16 @@ double finite_or(double v, double fallback) { return std::isfinite(v) ? v : fall
 ordered_json fallback_json(const report::FallbackResult* fb) {
   if (!fb) return nullptr;
   ordered_json kept = ordered_json::array();
+  const auto num = [](double v) { return std::isfinite(v) ? ordered_json(v) : ordered_json(nullptr); };
   for (const auto& k : fb->kept_float)
-    kept.push_back({{"layer", k.layer}, {"isolated_sqnr_db", k.isolated_sqnr_db},
-                    {"agreement_after", k.agreement_after}});
+    kept.push_back({{"layer", k.layer}, {"with", k.with.empty() ? ordered_json(nullptr) : ordered_json(k.with)},
+                    {"step", k.step}, {"isolated_sqnr_db", num(k.isolated_sqnr_db)},
+                    {"agreement_after", k.agreement_after}, {"logit_sqnr_after", num(k.logit_sqnr_after)}});
+  ordered_json sqnr = ordered_json::array();
+  for (double v : fb->logit_sqnr) sqnr.push_back(num(v));
   return {{"min_agreement", fb->min_agreement}, {"reached", fb->reached},
-          {"samples", fb->samples}, {"agreement", fb->agreement}, {"kept_float", kept}};
+          {"samples", fb->samples}, {"agreement", fb->agreement}, {"logit_sqnr", sqnr},
+          {"trials", fb->trials}, {"seconds", fb->seconds}, {"kept_float", kept}};
 }
 
 ordered_json summary_json(const QuantizeCmdOptions& o, const quant::QuantizeResult& r,
