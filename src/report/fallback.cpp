@@ -41,7 +41,7 @@ std::string fuse_step(Model& m, int threads) {
 class Stepper {
  public:
   Stepper(const Model& model, const data::Dataset& calib, const quant::QuantizeOptions& o)
-      : model_(model), calib_(calib), o_(o), base_(model) {
+      : calib_(calib), o_(o), base_(model) {
     if (o.fuse) fuse_summary_ = fuse_step(base_, o.collect.threads);
   }
 
@@ -107,7 +107,6 @@ class Stepper {
     }
   }
 
-  const Model& model_;
   const data::Dataset& calib_;
   quant::QuantizeOptions o_;
   Model base_;
