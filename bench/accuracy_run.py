@@ -25,6 +25,63 @@ FMNIST_PP = ["--preset", "none", "--color", "grey", "--mean", "0.2860", "--std",
 IMAGENET_PP = ["--preset", "imagenet"]
 
 
+def strip_activation_qdq(src, dst):
+    """Weights-only variant of a QDQ model: every activation QuantizeLinear -> DequantizeLinear
+    pair is removed (a uint8 pair with zero point 0 becomes the Relu it absorbed), the weights'
+    DequantizeLinear (int8 initializers, GPTQ values included) stay."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(src)
+    g = m.graph
+    inits = {i.name: i for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    rename, keep, extra = {}, [], []
+    for n in g.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in producer and producer[n.input[0]].op_type == "QuantizeLinear":
+            q = producer[n.input[0]]
+            zp = inits.get(q.input[2]) if len(q.input) > 2 else None
+            relu = zp is not None and zp.data_type == onnx.TensorProto.UINT8 and int(numpy_helper.to_array(zp)) == 0
+            if relu:
+                extra.append((n.output[0], q.input[0]))
+            else:
+                rename[n.output[0]] = q.input[0]
+            continue
+        if n.op_type == "QuantizeLinear" and not (n.input[0] in inits):
+            continue
+        keep.append(n)
+    nodes = list(keep)
+    for out, src_name in extra:  # Relu nodes replace the absorbing pairs
+        nodes.append(onnx.helper.make_node("Relu", [src_name], [out], name=out + "/Relu"))
+
+    def resolve(v):
+        while v in rename:
+            v = rename[v]
+        return v
+    for n in nodes:
+        for i, v in enumerate(n.input):
+            n.input[i] = resolve(v)
+    for o in g.output:
+        if o.name in rename:  # keep the graph output name
+            nodes.append(onnx.helper.make_node("Identity", [resolve(o.name)], [o.name]))
+    # topological order
+    have = {i.name for i in g.input} | set(inits)
+    ordered, pending = [], nodes
+    while pending:
+        rest = []
+        for n in pending:
+            if all((not v) or v in have for v in n.input):
+                ordered.append(n)
+                have.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise RuntimeError("strip_activation_qdq: cycle or missing input")
+        pending = rest
+    del g.node[:]
+    g.node.extend(ordered)
+    onnx.save(m, dst)
+
+
 def run(cmd, **kw):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     if p.returncode != 0:
@@ -63,11 +120,18 @@ class Bench:
             run([self.dump, m["eval"], "-o", x, "--labels", m["labels"], "--labels-out", y,
                  "--threads", str(self.a.threads)] + m["pp"])
         for method in self.a.methods:
-            q = os.path.join(work, f"{name}.{method}.int8.onnx")
+            # "percentile@--weights=gptq@--gptq-bias-correction": a preset plus extra flags
+            preset, *extra = method.split("@")
+            tag = method.replace("@--", "+").replace("=", "-").replace("@", "+")
+            q = os.path.join(work, f"{name}.{tag}.int8.onnx")
             t0 = time.time()
             qs = run_json([self.repq, "quantize", m["float"], "--calib", m["calib"], "--num-calib", "32",
-                           "--method", method, "-o", q, "--json"] + common)
+                           "--method", preset, "-o", q, "--json"] + extra + common)
             t_quant = time.time() - t0
+            if self.a.weights_only:
+                wq = os.path.join(work, f"{name}.{tag}.weights-only.onnx")
+                strip_activation_qdq(q, wq)
+                q = wq
             sim = run_json([self.repq, "-q", "eval", q, "--data", m["eval"], "--labels", m["labels"],
                             "--ref", m["float"], "--json"] + common)
             r = {"sim_top1": sim["top1"], "sim_agreement": sim["agreement"]["top1"],
@@ -125,6 +189,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-ort", dest="ort", action="store_false")
     ap.add_argument("--no-pytorch", dest="pytorch", action="store_false")
+    ap.add_argument("--weights-only", action="store_true",
+                    help="evaluate with the activation Q/DQ pairs removed (int8 weights only)")
     ap.add_argument("-o", "--output")
     a = ap.parse_args()
     a.methods = [m for m in a.methods.split(",") if m]

@@ -11,6 +11,10 @@
 #   there too (e.g. -- --preset none --color grey --mean 0.2860 --std 0.3530).
 # Needs scripts/setup.sh (onnxruntime-node in tools/ort). Prints ms per image and the ratio.
 # REPEATS=N (default 3): float and INT8 runs alternate N times, the best median of each counts.
+# NO_BUILD=1: use the build dir's binaries as they are (e.g. while another build runs there).
+# `-- --float-stem` measures the model with its <= 4-channel stem conv kept float.
+# For numbers on a shared machine use bench/ort_cpu_time.js (CPU time per run, models
+# interleaved in one process); this script prints its CPU-time table too (CPU_TABLE=0: off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 args=()
@@ -27,7 +31,7 @@ shared=${REPQ_SHARED_DIR:-../shared}
 model=${args[3]:-}
 calib=${args[4]:-$shared/data/imagenet_sample/images}
 
-cmake --build "$build" --target repq_cli repq-make-mobileone >/dev/null
+[ -n "${NO_BUILD:-}" ] || cmake --build "$build" --target repq_cli repq-make-mobileone >/dev/null
 repq="$build/bin/repq"
 if [ -z "$model" ]; then
   model="$build/models/mobileone_s0.onnx"
@@ -66,4 +70,16 @@ for batch in 1 32; do
   fc=$(cpu_ms "$model" "$batch"); qc=$(cpu_ms "$int8" "$batch")
   printf "| %s | %.3f | %.3f | %s | %.3f | %.3f | %s |\n" "$batch" "$f" "$q" "$(ratio "$f" "$q")" "$fc" "$qc" "$(ratio "$fc" "$qc")"
 done
+if [ "${CPU_TABLE:-1}" != 0 ]; then
+  printf "\nCPU time per image (ms) of one session.run, float and INT8 interleaved in one process, 2 threads\n"
+  printf "| batch | float CPU min | INT8 CPU min | float / INT8 | float CPU median | INT8 CPU median | float / INT8 |\n|---|---|---|---|---|---|---|\n"
+  for batch in 1 32; do
+    node bench/ort_cpu_time.js --threads "$threads" --batch "$batch" --runs "$([ "$batch" = 1 ] && echo 200 || echo 10)" \
+      "$model" "$int8" | /usr/bin/python3 -c '
+import json, sys
+f, q = (json.loads(l) for l in sys.stdin)
+print("| %d | %.3f | %.3f | %.2fx | %.3f | %.3f | %.2fx |" % (f["batch"], f["cpu_min_ms"], q["cpu_min_ms"],
+      f["cpu_min_ms"] / q["cpu_min_ms"], f["cpu_median_ms"], q["cpu_median_ms"], f["cpu_median_ms"] / q["cpu_median_ms"]))'
+  done
+fi
 uptime

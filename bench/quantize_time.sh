@@ -14,8 +14,10 @@ method=${2:-cfws}
 threads=${3:-2}
 runs=${4:-3}
 shared=${REPQ_SHARED_DIR:-../shared}
-if [ ! -f "$build/build.ninja" ]; then cmake --preset release -B "$build" >/dev/null; fi
-cmake --build "$build" --target repq_cli repq-make-mobileone >/dev/null
+if [ -z "${NO_BUILD:-}" ]; then  # NO_BUILD=1: use the build dir's binaries as they are
+  if [ ! -f "$build/build.ninja" ]; then cmake --preset release -B "$build" >/dev/null; fi
+  cmake --build "$build" --target repq_cli repq-make-mobileone >/dev/null
+fi
 model="$build/models/mobileone_s0.onnx"
 if [ ! -f "$model" ]; then
   mkdir -p "$build/models"
@@ -39,4 +41,6 @@ print(f"repq quantize MobileOne-S0, 32 photos, --method {method}, {threads} thre
 print(f"| forward passes | everything else | total | rest / forward |")
 print(f"|---|---|---|---|")
 print(f"| {s['forward']:.2f} s | {s['rest']:.2f} s | {s['total']:.2f} s | {100 * s['rest'] / s['forward']:.0f}% |")
+ratios = sorted(100 * r["rest"] / r["forward"] for r in rs)
+print("rest / forward of every run: " + ", ".join(f"{x:.0f}%" for x in ratios))
 PY

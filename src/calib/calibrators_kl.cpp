@@ -15,7 +15,10 @@
 // skipped, ln is taken of counts >= 1 and of level averages >= 1/bins, never of a tiny float:
 //   D = (1/n) sum_{P_j>0} P_j (ln P_j - ln Q_j) + ln((n - outliers) / n),   n = sum P.
 // Work per candidate is O(i) multiply-adds plus one log per level: ln c_j is computed once
-// per bin (and once for the folded bin), never inside the scan.
+// per bin (and once for the folded bin), never inside the scan. The scan first screens every
+// candidate with prefix sums (O(levels) each) and evaluates exactly only the few that can be
+// the minimum (best_candidate): same result as the exact scan, about 10x less work.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -35,6 +38,8 @@ struct Counts {
   std::vector<double> suffix;  // suffix[k] = sum_{j >= k} c_j, suffix[bins] = 0
   std::vector<uint64_t> prefix;     // prefix[k] = sum_{j < k} c_j (exact integers)
   std::vector<int64_t> prefix_nz;   // prefix_nz[k] = #{j < k : c_j > 0}
+  std::vector<double> prefix_clogc;  // sum_{j < k} c_j ln c_j (the screening pass only)
+  std::vector<double> log_int;       // log_int[k] = ln k (k <= bins; [0] unused)
   double total = 0;
 
   explicit Counts(const AbsHistogram& h) {
@@ -49,10 +54,14 @@ struct Counts {
     for (size_t j = nb; j-- > 0;) suffix[j] = suffix[j + 1] + c[j];
     prefix.assign(nb + 1, 0);
     prefix_nz.assign(nb + 1, 0);
+    prefix_clogc.assign(nb + 1, 0);
     for (size_t j = 0; j < nb; ++j) {
       prefix[j + 1] = prefix[j] + h.counts[j];
       prefix_nz[j + 1] = prefix_nz[j] + (h.counts[j] > 0);
+      prefix_clogc[j + 1] = prefix_clogc[j] + c[j] * logc[j];
     }
+    log_int.assign(nb + 1, 0);
+    for (size_t k = 1; k <= nb; ++k) log_int[k] = std::log(static_cast<double>(k));
     total = suffix[0];
   }
 };
@@ -103,6 +112,83 @@ double divergence(const Counts& x, int64_t i, int levels, Variant v) {
   return sum / n + std::log1p(-fold / n);
 }
 
+// The screening pass: divergence() with each level's sum_j c_j (ln c_j - ln q) taken from
+// prefix sums (O(1) per level instead of O(bins in the level)) and the level bounds stepped
+// without divisions. It differs from divergence() by rounding only (see screening_margin); the
+// +infinity cases are the same integer tests.
+// ln of the count of bins [lo, lo + w) for every lo and 1 <= w <= max_width (0 where the count
+// is 0): a level of any candidate is such a range, so the scan takes no logarithm per level.
+struct LevelLogs {
+  int64_t max_width = 0;
+  std::vector<double> table;  // [lo * (max_width + 1) + w]
+  LevelLogs(const Counts& x, int levels) {
+    const auto nb = static_cast<int64_t>(x.c.size());
+    max_width = (nb + levels - 1) / levels;
+    table.assign(static_cast<size_t>(nb * (max_width + 1)), 0);
+    for (int64_t lo = 0; lo < nb; ++lo)
+      for (int64_t w = 1; w <= max_width && lo + w <= nb; ++w) {
+        const uint64_t count = x.prefix[static_cast<size_t>(lo + w)] - x.prefix[static_cast<size_t>(lo)];
+        if (count > 0)
+          table[static_cast<size_t>(lo * (max_width + 1) + w)] = std::log(static_cast<double>(count));
+      }
+  }
+  double at(int64_t lo, int64_t hi) const {
+    return table[static_cast<size_t>(lo * (max_width + 1) + (hi - lo))];
+  }
+};
+
+double screened_divergence(const Counts& x, const LevelLogs& logs, int64_t i, int levels, Variant v) {
+  const double n = x.total;
+  if (!(n > 0)) return 0;
+  const double fold = x.suffix[static_cast<size_t>(i)];
+  const double p_last = x.c[static_cast<size_t>(i - 1)] + fold;
+  const bool last_empty = x.c[static_cast<size_t>(i - 1)] == 0;
+  const double inf = std::numeric_limits<double>::infinity();
+  // hi(l) = ceil((l + 1) * i / levels) = q + (r > 0), stepped as quotient q and remainder r.
+  const int64_t step_q = i / levels, step_r = i % levels;
+  int64_t q = 0, r = levels - 1;  // (l + 1) * i + levels - 1 = q * levels + r, for l = -1
+  int64_t lo = 0;
+  double sum = 0;
+  for (int l = 0; l < levels; ++l) {
+    q += step_q;
+    r += step_r;
+    if (r >= levels) {
+      r -= levels;
+      ++q;
+    }
+    const int64_t hi = q;
+    const bool has_last = hi == i;
+    const auto ulo = static_cast<size_t>(lo), uhi = static_cast<size_t>(hi);
+    lo = hi;
+    const uint64_t level_count = x.prefix[uhi] - x.prefix[ulo];
+    int64_t non_empty = x.prefix_nz[uhi] - x.prefix_nz[ulo];
+    if (has_last && v == Variant::kSafe && last_empty && p_last > 0) ++non_empty;
+    if (level_count == 0) {
+      if (has_last && p_last > 0) return inf;
+      continue;
+    }
+    const double log_q = logs.at(static_cast<int64_t>(ulo), hi) - x.log_int[static_cast<size_t>(non_empty)];
+    const auto plain_end = has_last ? uhi - 1 : uhi;
+    sum += (x.prefix_clogc[plain_end] - x.prefix_clogc[ulo]) -
+           static_cast<double>(x.prefix[plain_end] - x.prefix[ulo]) * log_q;
+    if (has_last && p_last > 0) {
+      if (v == Variant::kTensorRt && last_empty) return inf;
+      sum += p_last * (std::log(p_last) - log_q);
+    }
+  }
+  return sum / n + std::log1p(-fold / n);
+}
+
+// A bound on |screened - exact| (worst-case rounding, not an estimate). Every prefix sum and
+// every level term is at most S = n (1 + ln(n + 1)) in magnitude; a prefix sum of up to `bins`
+// terms is off by at most bins * eps * S, a level uses two of them, and there are `levels`
+// levels plus the direct sums of the exact pass (another bins * eps * S); all is divided by n.
+double screening_margin(const Counts& x, int levels) {
+  const auto nb = static_cast<double>(x.c.size());
+  const double per_n = 1.0 + std::log1p(x.total);
+  return 4.0 * (2.0 * levels + 2.0) * nb * std::numeric_limits<double>::epsilon() * per_n;
+}
+
 double best_candidate(const AbsHistogram& h, int levels, Variant v) {
   if (levels < 1) throw InputError("quantization levels " + std::to_string(levels) + ": must be >= 1");
   const auto nb = static_cast<int64_t>(h.counts.size());
@@ -110,9 +196,25 @@ double best_candidate(const AbsHistogram& h, int levels, Variant v) {
   if (nb < levels) return h.amax;  // fewer bins than levels: nothing to clip
   const Counts x(h);
   if (!(x.total > 0)) return 0;
+  // Screening: every candidate's divergence from prefix sums (O(levels) each), then the exact
+  // divergence (the reference summation, O(i)) only for the candidates within
+  // screening_margin of the smallest screened value. Both computations differ from the true
+  // value by less than half the margin, so every candidate that can be the exact argmin is
+  // re-evaluated exactly and the result is the one of the plain exact scan, bit for bit.
+  const LevelLogs logs(x, levels);
+  std::vector<double> screened(static_cast<size_t>(nb + 1), 0);
+  double lowest = std::numeric_limits<double>::infinity();
+  for (int64_t i = levels; i <= nb; ++i) {
+    screened[static_cast<size_t>(i)] = screened_divergence(x, logs, i, levels, v);
+    lowest = std::min(lowest, screened[static_cast<size_t>(i)]);
+  }
+  if (!std::isfinite(lowest))  // every candidate +infinity: the last one (as the exact scan)
+    return std::min(h.amax, static_cast<double>(nb) * h.bin_width());
+  const double margin = screening_margin(x, levels);
   double best = std::numeric_limits<double>::infinity();
   int64_t best_i = nb;
   for (int64_t i = levels; i <= nb; ++i) {
+    if (!(screened[static_cast<size_t>(i)] <= lowest + margin)) continue;
     const double d = divergence(x, i, levels, v);
     if (d <= best) {  // the largest i on ties
       best = d;

@@ -39,6 +39,24 @@ Tensor as_scores(Tensor t, const std::string& name) {
   return t.reshaped({n, n ? t.numel() / n : 0});
 }
 
+// "<sample>" for one sample, "<first> .. <last> (batch of N)" for more (the wording of
+// calib::collect_stats).
+std::string samples_label(const std::vector<std::string>& names) {
+  if (names.size() == 1) return names[0];
+  if (names.empty()) return "empty batch";
+  return names.front() + " .. " + names.back() + " (batch of " + std::to_string(names.size()) + ")";
+}
+
+// Runs `f`; an InputError becomes "<who>: <samples>: <problem>".
+template <typename F>
+auto naming_batch(const std::string& who, const data::Batch& b, F&& f) {
+  try {
+    return f();
+  } catch (const InputError& e) {
+    throw InputError(who + ": " + samples_label(b.names) + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 EvalResult evaluate(Executor& model, Executor* reference, const data::Dataset& dataset,
@@ -56,18 +74,26 @@ EvalResult evaluate(Executor& model, Executor* reference, const data::Dataset& d
   AccuracyMeter acc, ref_acc;
   AgreementMeter agree;
   data::BatchReader reader(dataset, options.batch);
+  const std::string model_name = options.model_name.empty() ? "model" : options.model_name;
+  const std::string ref_name = options.reference_name.empty() ? "reference model" : options.reference_name;
   while (auto batch = reader.next()) {
     const auto t_model = Clock::now();
-    auto outs = model.run({{in_name, batch->input}});
-    r.model_seconds += seconds_since(t_model);
-    const Tensor scores = as_scores(outs.at(out_name), out_name);
+    const Tensor scores = naming_batch(model_name, *batch, [&] {
+      auto outs = model.run({{in_name, batch->input}});
+      r.model_seconds += seconds_since(t_model);
+      Tensor s = as_scores(outs.at(out_name), out_name);
+      if (dataset.labelled()) acc.add(s, batch->labels);
+      return s;
+    });
     r.classes = scores.dim(1);
-    if (dataset.labelled()) acc.add(scores, batch->labels);
     if (reference) {
-      auto ref_outs = reference->run({{ref_in, batch->input}});
-      const Tensor ref_scores = as_scores(ref_outs.at(ref_out), ref_out);
-      agree.add(ref_scores, scores);
-      if (dataset.labelled()) ref_acc.add(ref_scores, batch->labels);
+      naming_batch(ref_name, *batch, [&] {
+        auto ref_outs = reference->run({{ref_in, batch->input}});
+        const Tensor ref_scores = as_scores(ref_outs.at(ref_out), ref_out);
+        agree.add(ref_scores, scores);
+        if (dataset.labelled()) ref_acc.add(ref_scores, batch->labels);
+        return 0;
+      });
     }
     r.samples += static_cast<int64_t>(batch->labels.size());
     if (options.progress)

@@ -11,6 +11,52 @@ namespace {
 
 std::string pair_str(int64_t a, int64_t b) { return std::to_string(a) + " vs " + std::to_string(b); }
 
+// int64 arithmetic that remembers an overflow (the result is then 0 and `ok` false).
+struct Checked {
+  bool ok = true;
+  int64_t mul(int64_t a, int64_t b) { return fix(__builtin_mul_overflow(a, b, &r_)); }
+  int64_t add(int64_t a, int64_t b) { return fix(__builtin_add_overflow(a, b, &r_)); }
+  int64_t sub(int64_t a, int64_t b) { return fix(__builtin_sub_overflow(a, b, &r_)); }
+
+ private:
+  int64_t fix(bool overflow) {
+    if (overflow) ok = false;
+    return overflow ? 0 : r_;
+  }
+  int64_t r_ = 0;
+};
+
+const char* kOverflow = "the folded kernel's geometry overflows int64 (absurd strides, dilations or pads)";
+
+// Refuses (with `why`, *over_limit) a folded kernel of kh x kw taps and `cout` x `cpg` channels
+// over the limits, before it is allocated. `what` names the kernel ("composed", "summed").
+bool kernel_fits(const char* what, int64_t cout, int64_t cpg, int64_t kh, int64_t kw,
+                 const MapLimits& lim, std::string& why, bool* over_limit, bool check_taps = true) {
+  const auto refuse = [&](std::string w) {
+    why = std::move(w);
+    if (over_limit) *over_limit = true;
+    return false;
+  };
+  const std::string k = std::to_string(kh) + "x" + std::to_string(kw);
+  if (check_taps && (kh > lim.max_kernel_size || kw > lim.max_kernel_size))
+    return refuse(std::string("the ") + what + " kernel would be " + k + ", over the limit of " +
+                  std::to_string(lim.max_kernel_size) + " taps per axis (FuseOptions::max_kernel_size)");
+  Checked c;
+  const int64_t n = c.mul(c.mul(cout, cpg), c.mul(kh, kw));
+  if (!c.ok || n > lim.max_kernel_elements)
+    return refuse(std::string("the ") + what + " kernel " + std::to_string(cout) + "x" + std::to_string(cpg) +
+                  "x" + k + " would hold " + (c.ok ? std::to_string(n) : "more than int64 can count") +
+                  " weights, over the limit of " + std::to_string(lim.max_kernel_elements) +
+                  " (FuseOptions::max_kernel_elements)");
+  return true;
+}
+
+bool overflowed(std::string& why, bool* over_limit) {
+  why = kOverflow;
+  if (over_limit) *over_limit = true;
+  return false;
+}
+
 // Kernel geometry of a sum or a composition along one spatial axis.
 struct Axis {
   int64_t kernel = 1, stride = 1, dilation = 1, pad_begin = 0, pad_end = 0;
@@ -60,7 +106,8 @@ ConvMap regroup(const ConvMap& m, int64_t groups) {
   return r;
 }
 
-bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why) {
+bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why, const MapLimits& lim,
+              bool* over_limit) {
   if (a.cin != b.cin || a.cout != b.cout) {
     why = "branches have different channels (" + std::to_string(a.cin) + "->" +
           std::to_string(a.cout) + " vs " + std::to_string(b.cin) + "->" + std::to_string(b.cout) + ")";
@@ -79,8 +126,14 @@ bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why
       return false;
     }
     const int64_t d = std::max<int64_t>({da, db, 1});
-    const int64_t span_a = a.dilations[k] * (a.kernel[k] - 1), span_b = b.dilations[k] * (b.kernel[k] - 1);
-    const int64_t tail_a = a.pads[k] + a.pads[k + 2] - span_a, tail_b = b.pads[k] + b.pads[k + 2] - span_b;
+    Checked c;
+    const int64_t span_a = c.mul(a.dilations[k], a.kernel[k] - 1), span_b = c.mul(b.dilations[k], b.kernel[k] - 1);
+    const int64_t tail_a = c.sub(c.add(a.pads[k], a.pads[k + 2]), span_a);
+    const int64_t tail_b = c.sub(c.add(b.pads[k], b.pads[k + 2]), span_b);
+    const int64_t end = std::max(c.add(-a.pads[k], span_a), c.add(-b.pads[k], span_b));
+    const int64_t beg = std::min(-a.pads[k], -b.pads[k]);
+    const int64_t width = c.sub(end, beg), pad_end = c.add(tail_a, end);
+    if (!c.ok) return overflowed(why, over_limit);
     if (tail_a != tail_b) {
       why = "mismatched padding (pads " + std::to_string(a.pads[k]) + "," + std::to_string(a.pads[k + 2]) +
             " with kernel " + std::to_string(a.kernel[k]) + " vs pads " + std::to_string(b.pads[k]) +
@@ -92,17 +145,16 @@ bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why
       why = "mismatched padding (taps do not line up with dilation " + std::to_string(d) + ")";
       return false;
     }
-    const int64_t beg = std::min(-a.pads[k], -b.pads[k]);
-    const int64_t end = std::max(-a.pads[k] + span_a, -b.pads[k] + span_b);
-    ax[k].kernel = (end - beg) / d + 1;
+    ax[k].kernel = width / d + 1;
     ax[k].dilation = ax[k].kernel > 1 ? d : 1;
     ax[k].stride = a.strides[k];
     ax[k].pad_begin = -beg;
-    ax[k].pad_end = tail_a + end;
+    ax[k].pad_end = pad_end;
     first[0][k] = (-a.pads[k] - beg) / d;
     first[1][k] = (-b.pads[k] - beg) / d;
   }
   const int64_t g = std::gcd(a.groups, b.groups);
+  if (!kernel_fits("summed", a.cout, a.cin / g, ax[0].kernel, ax[1].kernel, lim, why, over_limit)) return false;
   ConvMap r;
   r.cout = a.cout;
   r.cin = a.cin;
@@ -135,7 +187,8 @@ bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why
   return true;
 }
 
-bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std::string& why) {
+bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std::string& why,
+                  const MapLimits& lim, bool* over_limit) {
   if (first.cout != second.cin) {
     why = "channel mismatch (" + std::to_string(first.cout) + " outputs feed " +
           std::to_string(second.cin) + " inputs)";
@@ -198,18 +251,27 @@ bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std
     }
     const int64_t ka = first.kernel[k], kb = second.kernel[k], sa = first.strides[k];
     const int64_t da = first.dilations[k], db = second.dilations[k];
-    r.strides[k] = sa * second.strides[k];
+    Checked c;
+    r.strides[k] = c.mul(sa, second.strides[k]);
     r.pads[k] = first.pads[k];
     r.pads[k + 2] = first.pads[k + 2];
+    const int64_t sadb = c.mul(sa, db);
     int64_t d = 1;
-    if (ka == 1 && kb > 1) d = sa * db;
+    if (ka == 1 && kb > 1) d = sadb;
     else if (kb == 1 && ka > 1) d = da;
     r.dilations[k] = d;
-    r.kernel[k] = (sa * db * (kb - 1) + da * (ka - 1)) / d + 1;
+    r.kernel[k] = c.add(c.mul(sadb, kb - 1), c.mul(da, ka - 1)) / std::max<int64_t>(d, 1) + 1;
+    if (!c.ok || d < 1) return overflowed(why, over_limit);
     step_first[k] = ka > 1 ? da / d : 0;
-    step_second[k] = kb > 1 ? sa * db / d : 0;
+    step_second[k] = kb > 1 ? sadb / d : 0;
   }
   const int64_t g = r.groups;
+  if (!kernel_fits("composed", r.cout, r.cin / g, r.kernel[0], r.kernel[1], lim, why, over_limit) ||
+      !kernel_fits("regrouped", first.cout, first.cin / g, first.kernel[0], first.kernel[1], lim, why, over_limit,
+                   false) ||
+      !kernel_fits("regrouped", second.cout, second.cin / g, second.kernel[0], second.kernel[1], lim, why,
+                   over_limit, false))
+    return false;
   const ConvMap a = regroup(first, g), bm = regroup(second, g);
   const int64_t mpg = bm.cin_per_group(), ipg = a.cin_per_group(), opg = bm.cout / g;
   r.w.assign(static_cast<size_t>(r.cout * ipg * r.kernel[0] * r.kernel[1]), 0.0);
@@ -232,6 +294,35 @@ bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std
     }
   }
   out = std::move(r);
+  return true;
+}
+
+bool fold_check_size(const ConvMap& m, int64_t widest, const MapLimits& lim, std::array<int64_t, 2>& hw,
+                     std::string& why) {
+  Checked c;
+  const int64_t span = std::max(c.mul(m.kernel[0] - 1, m.dilations[0]), c.mul(m.kernel[1] - 1, m.dilations[1]));
+  hw[0] = c.add(c.add(c.mul(2, span), 11), m.strides[0]);
+  hw[1] = c.add(hw[0], 3);
+  std::array<int64_t, 2> padded{}, out{};
+  for (int k = 0; k < 2; ++k) {
+    padded[k] = c.add(hw[static_cast<size_t>(k)], c.add(m.pads[k], m.pads[k + 2]));
+    out[k] = c.sub(padded[k], c.mul(m.kernel[k] - 1, m.dilations[k])) / std::max<int64_t>(m.strides[k], 1) + 1;
+  }
+  const int64_t n_in = c.mul(m.cin, c.mul(hw[0], hw[1]));
+  const int64_t n_out = c.mul(m.cout, c.mul(out[0], out[1]));
+  const int64_t n_mid = c.mul(std::max({widest, m.cin, m.cout}), c.mul(padded[0], padded[1]));
+  if (!c.ok) {
+    why = std::string("its numerical check cannot be sized: ") + kOverflow;
+    return false;
+  }
+  const int64_t most = std::max({n_in, n_out, n_mid});
+  if (most > lim.max_check_elements) {
+    why = "its numerical check needs a tensor of " + std::to_string(most) + " values (input [1," +
+          std::to_string(m.cin) + "," + std::to_string(hw[0]) + "," + std::to_string(hw[1]) +
+          "], kernel " + geometry_str(m) + "), over the limit of " + std::to_string(lim.max_check_elements) +
+          " (FuseOptions::max_check_elements)";
+    return false;
+  }
   return true;
 }
 

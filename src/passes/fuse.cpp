@@ -87,9 +87,11 @@ Tensor run_one(const Model& m, const std::string& in, const Tensor& x, const std
 // Runs the region as it is and as one Conv on the same random input.
 void verify(const Model& model, const GraphFacts& facts, const Region& r, const Node& conv,
             const FuseOptions& opts, uint32_t seed, FoldRecord& rec) {
-  const int64_t span = std::max((r.map.kernel[0] - 1) * r.map.dilations[0], (r.map.kernel[1] - 1) * r.map.dilations[1]);
-  const int64_t h = 2 * span + 11 + r.map.strides[0], w = h + 3;
-  const Shape in_shape{1, r.map.cin, h, w};
+  std::array<int64_t, 2> hw{};
+  std::string why;
+  if (!passes::fold_check_size(r.map, 0, facts.limits(), hw, why))  // find_regions refused these
+    throw InternalError("fuse: region '" + r.output + "': " + why);
+  const Shape in_shape{1, r.map.cin, hw[0], hw[1]};
   std::vector<float> xs(static_cast<size_t>(shape_numel(in_shape)));
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -166,7 +168,8 @@ Plan plan(const Model& model, const FuseOptions& opts, bool check) {
   Plan p;
   p.rep.tolerance = opts.tolerance;
   p.rep.nodes_before = p.rep.nodes_after = g.nodes.size();
-  const GraphFacts facts(g);
+  const GraphFacts facts(g, passes::MapLimits{opts.max_kernel_size, opts.max_kernel_elements,
+                                               opts.max_check_elements});
   passes::Analysis a = passes::find_regions(facts);
   p.rep.near_misses = std::move(a.near_misses);
   p.regions = std::move(a.regions);
@@ -232,8 +235,8 @@ FuseReport fuse_branches(Model& model, const FuseOptions& opts) {
   return p.rep;
 }
 
-FuseReport find_foldable_blocks(const Model& model) {
-  FuseReport rep = plan(model, FuseOptions{}, false).rep;
+FuseReport find_foldable_blocks(const Model& model, const FuseOptions& opts) {
+  FuseReport rep = plan(model, opts, false).rep;
   rep.dry_run = true;
   return rep;
 }

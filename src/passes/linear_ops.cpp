@@ -1,5 +1,6 @@
 #include "passes/linear_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -59,6 +60,10 @@ std::array<int64_t, 4> pads4(const Node& n) {
   return p.size() == 4 ? std::array<int64_t, 4>{p[0], p[1], p[2], p[3]} : std::array<int64_t, 4>{-1, -1, -1, -1};
 }
 
+bool positive(const std::vector<int64_t>& v) {
+  return std::all_of(v.begin(), v.end(), [](int64_t x) { return x >= 1; });
+}
+
 bool pads_ok(const std::array<int64_t, 4>& p) { return p[0] >= 0 && p[1] >= 0 && p[2] >= 0 && p[3] >= 0; }
 
 LinearOp conv_op(const GraphFacts& f, const Node& n) {
@@ -76,7 +81,8 @@ LinearOp conv_op(const GraphFacts& f, const Node& n) {
   m.cin = w->dim(1) * m.groups;
   m.kernel = {w->dim(2), w->dim(3)};
   const auto st = n.attr_ints("strides", {1, 1}), dl = n.attr_ints("dilations", {1, 1});
-  if (st.size() != 2 || dl.size() != 2 || m.groups <= 0 || m.cout % m.groups != 0)
+  if (st.size() != 2 || dl.size() != 2 || m.groups <= 0 || m.cout % m.groups != 0 || !positive(st) ||
+      !positive(dl) || m.kernel[0] < 1 || m.kernel[1] < 1)
     return none("Conv attributes are not those of a 2-D convolution");
   m.strides = {st[0], st[1]};
   m.dilations = {dl[0], dl[1]};
@@ -126,7 +132,13 @@ LinearOp average_pool_op(const GraphFacts& f, const Node& n) {
     return none("AveragePool count_include_pad=0 (the border divides by fewer taps: not a convolution)");
   if (c <= 0) return none("AveragePool input channels unknown");
   const auto st = n.attr_ints("strides", {1, 1}), dl = n.attr_ints("dilations", {1, 1});
-  if (st.size() != 2 || dl.size() != 2) return none("AveragePool attributes are not 2-D");
+  if (st.size() != 2 || dl.size() != 2 || !positive(st) || !positive(dl) || !positive(k))
+    return none("AveragePool attributes are not those of a 2-D pooling");
+  const int64_t lim = f.limits().max_kernel_size;
+  if (k[0] > lim || k[1] > lim || c > f.limits().max_kernel_elements / (k[0] * k[1]))
+    return none("AveragePool kernel " + std::to_string(k[0]) + "x" + std::to_string(k[1]) + " over " +
+                std::to_string(c) + " channels is over the fold limits (FuseOptions::max_kernel_size, "
+                "max_kernel_elements)");
   m.kernel = {k[0], k[1]};
   m.strides = {st[0], st[1]};
   m.dilations = {dl[0], dl[1]};
@@ -197,7 +209,9 @@ LinearOp binary_op(const GraphFacts& f, const Node& n) {
 
 }  // namespace
 
-GraphFacts::GraphFacts(const Graph& g) : g_(g), index_(g) { infer_channels(); }
+GraphFacts::GraphFacts(const Graph& g, const MapLimits& limits) : g_(g), limits_(limits), index_(g) {
+  infer_channels();
+}
 
 const Tensor* GraphFacts::constant(const std::string& name) const {
   std::string cur = name;

@@ -15,7 +15,8 @@ namespace repq::passes {
 
 class GraphFacts {
  public:
-  explicit GraphFacts(const Graph& g);
+  explicit GraphFacts(const Graph& g, const MapLimits& limits = {});
+  const MapLimits& limits() const { return limits_; }
   const Graph& graph() const { return g_; }
   const GraphIndex& index() const { return index_; }
   // The initializer behind `name` (following Identity nodes), or nullptr.
@@ -26,6 +27,7 @@ class GraphFacts {
  private:
   void infer_channels();
   const Graph& g_;
+  MapLimits limits_;
   GraphIndex index_;
   std::map<std::string, int64_t, std::less<>> channels_;
 };

@@ -47,6 +47,16 @@ class Finder {
       const bool has_conv = std::any_of(c.nodes.begin(), c.nodes.end(),
                                         [&](size_t i) { return g_.nodes[i].op_type == "Conv"; });
       if (!has_conv) continue;
+      int64_t widest = 0;
+      for (size_t i : c.nodes)
+        for (const auto& o : g_.nodes[i].outputs) widest = std::max(widest, f_.channels(o));
+      std::array<int64_t, 2> hw{};
+      std::string why;
+      if (!fold_check_size(c.map, widest, f_.limits(), hw, why)) {
+        const Node& last = g_.nodes[ix_.producer.at(out)];
+        a.near_misses.push_back({label(last), last.op_type, "not folded: " + why});
+        continue;
+      }
       Region r;
       r.source = c.source;
       r.output = out;
@@ -99,17 +109,23 @@ class Finder {
 
   void visit_unary(size_t idx, LinearOp& op, const std::string& v) {
     const std::string& u = op.data[0];
+    const Node& n = g_.nodes[idx];
     if (extendable(u, idx)) {
       Cand& cu = cands_.at(u);
       ConvMap out;
       std::string why;
       const bool both_convs = !cu.map.is_diagonal() && !op.map.is_diagonal();
-      bool ok = compose_maps(cu.map, op.map, out, why);
       const int64_t mid = cu.map.cout;
-      if (ok && both_convs && mid < cu.map.cin && mid < op.map.cout) {
-        ok = false;
+      bool ok = false;
+      if (both_convs && mid < cu.map.cin && mid < op.map.cout) {
         why = "a bottleneck (" + std::to_string(cu.map.cin) + "->" + std::to_string(mid) + "->" +
               std::to_string(op.map.cout) + " channels): one conv would be larger than the two";
+      } else {
+        bool over_limit = false;
+        ok = compose_maps(cu.map, op.map, out, why, f_.limits(), &over_limit);
+        if (over_limit)  // listed: the chain looks foldable but is refused by a limit
+          near_.push_back({label(n), n.op_type,
+                           "'" + label(n) + "' after '" + label(g_.nodes[ix_.producer.at(u)]) + "': " + why});
       }
       if (ok) {
         Cand c{cu.source, std::move(cu.nodes), std::move(out), cu.stop_reason};
@@ -123,7 +139,6 @@ class Finder {
                        "'" + label(g_.nodes[idx]) + "' after '" + label(g_.nodes[prev]) + "': " + why};
       return;
     }
-    const Node& n = g_.nodes[idx];
     if (n.op_type == "BatchNormalization" && cands_.count(u) && ix_.producer.count(u) &&
         g_.nodes[ix_.producer.at(u)].op_type == "Conv")
       near_.push_back({label(n), n.op_type,
@@ -170,7 +185,7 @@ class Finder {
     }
     ConvMap sum;
     std::string why;
-    if (!sum_maps(*br[0].map, *br[1].map, sum, why)) {
+    if (!sum_maps(*br[0].map, *br[1].map, sum, why, f_.limits())) {
       near_.push_back({label(n), n.op_type, why});
       return;
     }

@@ -159,7 +159,13 @@ struct Exporter {
     const bool per_channel = l.scales.size() > 1;
     const std::string wq = names.make(l.weight + "/quantized"), ws = names.make(l.weight + "/scale"),
                       wz = names.make(l.weight + "/zero_point");
-    g.set_initializer(wq, quantize_weight_to(w, l.scales, axis));
+    if (l.qweight.empty()) {
+      g.set_initializer(wq, quantize_weight_to(w, l.scales, axis));
+    } else {  // GPTQ: the plan's own int8 values (size checked by check_layer)
+      Tensor q(DType::kInt8, w.shape());
+      std::copy(l.qweight.begin(), l.qweight.end(), q.mutable_data<int8_t>());
+      g.set_initializer(wq, std::move(q));
+    }
     const Shape sshape = per_channel ? Shape{static_cast<int64_t>(l.scales.size())} : Shape{};
     g.set_initializer(ws, Tensor::from_vector<float>(sshape, l.scales));
     g.set_initializer(wz, zero_point_tensor(DType::kInt8, 0, sshape));
@@ -171,7 +177,9 @@ struct Exporter {
     if (l.bias.empty() || in == acts.end()) return;  // float bias when the input stays float
     // Bias scale exactly s_input * s_weight[o], multiplied in float32 as ONNX Runtime's
     // quantizer does; the int32 value rounds half to even.
-    const Tensor& b = *g.initializer(l.bias);
+    Tensor b = *g.initializer(l.bias);
+    if (!l.bias_values.empty())  // GPTQ bias correction (size checked by check_layer)
+      b = Tensor::from_vector<float>(b.shape(), l.bias_values);
     std::vector<float> bs(per_channel ? l.scales.size() : 1);
     for (size_t c = 0; c < bs.size(); ++c) bs[c] = in->second->scale * l.scales[c];
     Tensor bq(DType::kInt32, b.shape());
@@ -213,6 +221,14 @@ void check_layer(const Graph& g, const Node& n, const LayerQuant& l) {
     if (!b || b->dtype() != DType::kFloat32 || b->numel() != channels)
       throw InputError(what + ": bias '" + l.bias + "' is not a float32 vector of " + std::to_string(channels));
   }
+  if (!l.qweight.empty() && static_cast<int64_t>(l.qweight.size()) != w->numel())
+    throw InputError(what + ": qweight holds " + std::to_string(l.qweight.size()) +
+                     " int8 values, the weight has " + std::to_string(w->numel()));
+  if (!l.bias_values.empty() && (l.bias.empty() || static_cast<int64_t>(l.bias_values.size()) != channels))
+    throw InputError(what + ": bias_values holds " + std::to_string(l.bias_values.size()) +
+                     " values, the layer has " + (l.bias.empty() ? "no bias" : std::to_string(channels) + " channels"));
+  for (float v : l.bias_values)
+    if (!std::isfinite(v)) throw InputError(what + ": bias_values holds a non-finite value");
 }
 
 }  // namespace

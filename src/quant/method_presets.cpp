@@ -19,16 +19,20 @@ void apply_method_preset(const std::string& method, QuantizeOptions& o) {
       {"entropy", calib::Method::kEntropy, WeightMode::kPerChannel},
       {"kl", calib::Method::kKl, WeightMode::kPerChannel},
       {"cfws", calib::Method::kKl, WeightMode::kCfwsAuto},
+      // percentile activations + GPTQ weights with bias correction: the best combination
+      // measured on MobileOne-S0 (docs/quantize.md, "GPTQ weight rounding")
+      {"gptq", calib::Method::kPercentile, WeightMode::kGptq},
   };
   for (const Preset& p : kPresets) {
     if (method == p.name) {
       o.act = p.act;
       o.weights = p.weights;
+      if (p.weights == WeightMode::kGptq) o.gptq.bias_correction = true;
       return;
     }
   }
   throw InputError("--method: unknown method '" + method +
-                   "' (valid: minmax, percentile, mse, entropy, kl, cfws)");
+                   "' (valid: minmax, percentile, mse, entropy, kl, cfws, gptq)");
 }
 
 }  // namespace repq::quant

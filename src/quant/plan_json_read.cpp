@@ -9,6 +9,7 @@
 
 #include "repq/calib/calibrators.h"
 #include "repq/error.h"
+#include "repq/quant/gptq.h"
 #include "repq/quant/plan.h"
 #include "repq/quant/weights.h"
 
@@ -44,15 +45,18 @@ std::string show(const ojson& v) {
 class Reader {
  public:
   explicit Reader(const std::string& source) : source_(source) {}
+  const std::string& source() const { return source_; }
 
   [[noreturn]] void fail(const std::string& path, const std::string& problem) const {
     throw InputError(source_ + ": " + path + ": " + problem);
   }
 
   // The object at `path` must have exactly these keys.
-  void keys(const ojson& obj, const std::string& path, std::initializer_list<const char*> names) {
+  void keys(const ojson& obj, const std::string& path, std::initializer_list<const char*> names,
+            std::initializer_list<const char*> optional = {}) {
     if (!obj.is_object()) fail(path, "expected an object, got " + kind_of(obj));
     std::set<std::string, std::less<>> known(names.begin(), names.end());
+    known.insert(optional.begin(), optional.end());
     for (const auto& [k, v] : obj.items())
       if (!known.count(k)) fail(join(path, k), "unknown field " + json_quoted(k));
     for (const char* n : names)
@@ -170,7 +174,8 @@ ActivationQuant read_activation(Reader& r, const ojson& j, const std::string& p,
 
 LayerQuant read_layer(Reader& r, const ojson& j, const std::string& p) {
   r.keys(j, p, {"node", "op", "input", "weight", "bias", "output", "relu_fused", "relu_node",
-                "encoding", "weight_axis", "scales", "cfws_of", "weight_sqnr_db", "note"});
+                "encoding", "weight_axis", "scales", "cfws_of", "weight_sqnr_db", "note"},
+         {"qweight", "bias_values"});
   LayerQuant l;
   l.node = r.nonempty(j, p, "node");
   l.op = r.nonempty(j, p, "op");
@@ -200,6 +205,24 @@ LayerQuant read_layer(Reader& r, const ojson& j, const std::string& p) {
     r.fail(Reader::join(p, "cfws_of"), "must name the original Conv for encoding " + l.encoding);
   l.weight_sqnr_db = r.diagnostic(j, p, "weight_sqnr_db");
   l.note = r.str(j, p, "note");
+  if (j.contains("qweight")) {  // GPTQ's int8 values (base64), never empty when present
+    const std::string qp = Reader::join(p, "qweight");
+    l.qweight = base64_decode(r.str(j, p, "qweight"), r.source() + ": " + qp);
+    if (l.qweight.empty()) r.fail(qp, "must hold at least one value when present");
+    if (l.encoding != "per-channel" && l.encoding != "per-tensor")
+      r.fail(qp, "only per-channel or per-tensor layers carry int8 values");
+  }
+  if (j.contains("bias_values")) {
+    const std::string bp = Reader::join(p, "bias_values");
+    const ojson& bv = r.array(j, p, "bias_values");
+    if (bv.empty()) r.fail(bp, "must hold at least one value when present");
+    if (l.bias.empty()) r.fail(bp, "the layer has no bias");
+    for (size_t i = 0; i < bv.size(); ++i) {
+      const double d = r.number(bv[i], Reader::at(bp, i));
+      if (!std::isfinite(static_cast<float>(d))) r.fail(Reader::at(bp, i), "is not a finite float32");
+      l.bias_values.push_back(static_cast<float>(d));
+    }
+  }
   return l;
 }
 
@@ -245,7 +268,7 @@ QuantPlan plan_from_json(const std::string& text, const std::string& source) {
     parse_weight_mode(plan.weight_mode);
   } catch (const InputError&) {
     r.fail("weight_mode", "unknown weight mode " + json_quoted(plan.weight_mode) +
-                              " (valid: per-tensor, per-channel, cfws, cfws-auto)");
+                              " (valid: per-tensor, per-channel, cfws, cfws-auto, gptq)");
   }
   plan.percentile = r.number(j.at("percentile"), "percentile");
   if (!(plan.percentile > 0 && plan.percentile <= 100))

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "repq/quant/gptq.h"
 #include "repq/quant/plan.h"
 
 namespace repq::quant {
@@ -73,6 +74,12 @@ ojson layer_json(const LayerQuant& l) {
   j["cfws_of"] = l.cfws_of;
   j["weight_sqnr_db"] = number_or_special(l.weight_sqnr_db);
   j["note"] = l.note;
+  if (!l.qweight.empty()) j["qweight"] = base64_encode(l.qweight);
+  if (!l.bias_values.empty()) {
+    ojson b = ojson::array();
+    for (float v : l.bias_values) b.push_back(float_for_json(v));
+    j["bias_values"] = std::move(b);
+  }
   return j;
 }
 

@@ -173,6 +173,19 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   lap("calibration");
   r.plan = pipeline_plan(r.fused, points, stats.stats, o, stats.samples);
   lap("plan");
+  if (o.weights == WeightMode::kGptq) {
+    const QuantPlan rtn = r.plan;
+    const auto hs = collect_hessians(r.fused, r.fused, calib, r.plan.layers, o.collect);
+    apply_gptq(r.fused, r.plan, hs, o.gptq);
+    lap("gptq (float inputs)");
+    if (o.gptq.quantized_inputs) {  // again, on the inputs of the QDQ model just made
+      const Model q = export_qdq(r.fused, r.plan);
+      const auto hq = collect_hessians(q, r.fused, calib, r.plan.layers, o.collect);
+      r.plan = rtn;
+      apply_gptq(r.fused, r.plan, hq, o.gptq);
+      lap("gptq (quantized inputs)");
+    }
+  }
   r.qdq = export_qdq(r.fused, r.plan);
   lap("export");
   r.forward_seconds = stats.forward_seconds;

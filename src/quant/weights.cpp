@@ -17,16 +17,17 @@ std::string weight_mode_name(WeightMode m) {
     case WeightMode::kPerChannel: return "per-channel";
     case WeightMode::kCfws: return "cfws";
     case WeightMode::kCfwsAuto: return "cfws-auto";
+    case WeightMode::kGptq: return "gptq";
   }
   return "per-channel";
 }
 
 WeightMode parse_weight_mode(std::string_view name) {
   for (WeightMode m : {WeightMode::kPerTensor, WeightMode::kPerChannel, WeightMode::kCfws,
-                       WeightMode::kCfwsAuto})
+                       WeightMode::kCfwsAuto, WeightMode::kGptq})
     if (name == weight_mode_name(m)) return m;
   throw InputError("--weights: unknown weight quantizer '" + std::string(name) +
-                   "' (valid: per-tensor, per-channel, cfws, cfws-auto)");
+                   "' (valid: per-tensor, per-channel, cfws, cfws-auto, gptq)");
 }
 
 float weight_scale(float max_abs) {

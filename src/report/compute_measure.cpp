@@ -1,6 +1,8 @@
 // The data-driven report measures: one float pass and one QDQ pass per batch (cumulative
-// errors, model summary) and each row alone on its fake-quantized float input (isolated
-// errors), plus the input activation's fake-quant error, histogram and dead channels.
+// errors, model summary; the QDQ model runs as float_sim_model(), or with ReportOptions::exact
+// on the exact integer kernels, handing out only the values the rows compare), and each row
+// alone on its fake-quantized float input (isolated errors), plus the input activation's
+// fake-quant error, histogram and dead channels.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -122,6 +124,63 @@ void input_stats(const Tensor& x, double amax, std::vector<uint64_t>& hist, std:
     }
 }
 
+// How the cumulative measure reads a row output from the QDQ model. A value that a per-tensor
+// DequantizeLinear makes from x_q is read as x_q and dequantized here (as the DequantizeLinear
+// kernel does): asking for the float value would make the executor run the float steps of the
+// exact DQ -> Conv -> Q group that consumes it, asking for x_q keeps every group exact and fast.
+struct QdqRead {
+  std::string fetch;  // value asked for
+  bool dequant = false;
+  float scale = 1.0f;
+  int64_t zero_point = 0;
+  std::vector<size_t> rows;
+};
+
+std::vector<QdqRead> qdq_reads(const Model& qdq, const std::map<std::string, std::vector<size_t>>& out_rows) {
+  std::map<std::string, const Node*> producer;
+  for (const Node& n : qdq.graph.nodes)
+    for (const auto& o : n.outputs) producer[o] = &n;
+  std::vector<QdqRead> reads;
+  for (const auto& [name, rows] : out_rows) {
+    const auto it = producer.find(name);
+    if (it == producer.end()) continue;  // not a value of the QDQ model: not measured
+    QdqRead r;
+    r.fetch = name;
+    r.rows = rows;
+    const Node& n = *it->second;
+    if (n.op_type == "DequantizeLinear" && n.inputs.size() >= 2 && !n.inputs[0].empty()) {
+      const Tensor* s = qdq.graph.initializer(n.inputs[1]);
+      const Tensor* z = n.inputs.size() >= 3 && !n.inputs[2].empty() ? qdq.graph.initializer(n.inputs[2]) : nullptr;
+      const bool zp_ok = n.inputs.size() < 3 || n.inputs[2].empty() ||
+                         (z && z->numel() == 1 && (z->dtype() == DType::kUInt8 || z->dtype() == DType::kInt8));
+      if (s && s->numel() == 1 && s->dtype() == DType::kFloat32 && zp_ok) {
+        r.fetch = n.inputs[0];
+        r.dequant = true;
+        r.scale = s->data<float>()[0];
+        if (z) r.zero_point = z->dtype() == DType::kUInt8 ? z->data<uint8_t>()[0] : z->data<int8_t>()[0];
+      }
+    }
+    reads.push_back(std::move(r));
+  }
+  return reads;
+}
+
+// x_q (uint8 / int8) to float into `buf`; false for any other type.
+bool dequantize_into(const Tensor& xq, const QdqRead& r, Tensor& buf) {
+  if (xq.dtype() != DType::kUInt8 && xq.dtype() != DType::kInt8) return false;
+  if (buf.shape() != xq.shape() || buf.dtype() != DType::kFloat32) buf = Tensor(DType::kFloat32, xq.shape());
+  float* y = buf.mutable_data<float>();
+  const auto n = static_cast<size_t>(xq.numel());
+  if (xq.dtype() == DType::kUInt8) {
+    const uint8_t* x = xq.data<uint8_t>();
+    for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int64_t>(x[i]) - r.zero_point) * r.scale;
+  } else {
+    const int8_t* x = xq.data<int8_t>();
+    for (size_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int64_t>(x[i]) - r.zero_point) * r.scale;
+  }
+  return true;
+}
+
 struct RowState {
   const quant::ActivationQuant* act = nullptr;
   std::unique_ptr<Executor> iso;
@@ -145,7 +204,9 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
   const ExecutorOptions eo{ro.threads};
   Executor fl(q.fused, eo);
   std::unique_ptr<Executor> qx;
-  if (ro.cumulative) qx = std::make_unique<Executor>(q.qdq, eo);
+  const Model sim = ro.cumulative && !ro.exact ? float_sim_model(q.qdq) : Model();
+  const Model& qrun = ro.exact ? q.qdq : sim;
+  if (ro.cumulative) qx = std::make_unique<Executor>(qrun, eo);
 
   std::set<std::string> keep;  // float values the measures need
   std::map<std::string, std::vector<size_t>> out_rows;  // row output -> rows
@@ -166,6 +227,11 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
   }
 
   const std::vector<std::string> keep_list(keep.begin(), keep.end());
+  const std::vector<QdqRead> reads = qx ? qdq_reads(qrun, out_rows) : std::vector<QdqRead>{};
+  std::vector<std::string> qdq_fetch;
+  for (const QdqRead& rd : reads)
+    if (std::find(qdq_fetch.begin(), qdq_fetch.end(), rd.fetch) == qdq_fetch.end()) qdq_fetch.push_back(rd.fetch);
+  Tensor dq_buf;
   AgreementMeter agree;
   AccuracyMeter acc_f, acc_q;
   ErrorSums out_err;
@@ -197,14 +263,20 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
     const Tensor& flog = fout.at(fl.output_names().at(0));
     t_float += lap(tl);
     if (qx) {
-      const auto qout = qx->run({{qx->input_names().at(0), x}}, [&](const std::string& name, const Tensor& v) {
-        const auto it = out_rows.find(name);
-        if (it == out_rows.end() || v.dtype() != DType::kFloat32) return;
-        const auto f = fv.find(name);
-        if (f == fv.end() || f->second.numel() != v.numel()) return;
-        for (size_t r : it->second)
-          res.cumulative[r].add(f->second.data<float>(), v.data<float>(), static_cast<size_t>(v.numel()));
-      });
+      const auto qout = qx->run({{qx->input_names().at(0), x}}, nullptr, qdq_fetch);
+      for (const QdqRead& rd : reads) {
+        const auto v = qout.find(rd.fetch);
+        if (v == qout.end()) continue;
+        const Tensor* y = &v->second;
+        if (rd.dequant) {
+          if (!dequantize_into(v->second, rd, dq_buf)) continue;
+          y = &dq_buf;
+        }
+        const auto f = fv.find(rd.rows.empty() ? std::string() : rows[rd.rows[0]].output);
+        if (f == fv.end() || y->dtype() != DType::kFloat32 || f->second.numel() != y->numel()) continue;
+        for (size_t r : rd.rows)
+          res.cumulative[r].add(f->second.data<float>(), y->data<float>(), static_cast<size_t>(y->numel()));
+      }
       const Tensor& qlog = qout.at(qx->output_names().at(0));
       if (qlog.numel() == flog.numel()) {
         agree.add(flog, qlog);

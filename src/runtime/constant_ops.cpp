@@ -1,4 +1,5 @@
-// Constant, ConstantOfShape (its output size limited: it comes from values) and Cast.
+// Constant, ConstantOfShape (its output size limited: it comes from values,
+// check_value_sized_output in kernel_util) and Cast.
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -8,32 +9,6 @@
 #include "runtime/kernels.h"
 
 namespace repq::runtime {
-
-namespace {
-
-// ConstantOfShape's output size comes from a tensor's values, not from the model's bytes: a
-// 100-byte model can ask for terabytes. Such outputs are limited like the tensors of a model
-// file (LoadOptions::max_tensor_bytes, 8 GiB) and its rank (LoadOptions::max_rank, 32).
-constexpr uint64_t kMaxValueSizedBytes = uint64_t{8} << 30;
-constexpr size_t kMaxValueSizedRank = 32;
-
-void check_value_sized_output(const std::vector<int64_t>& dims, DType dtype) {
-  if (dims.size() > kMaxValueSizedRank)
-    throw InputError("input shape has " + std::to_string(dims.size()) +
-                     " dims, over repq's limit of " + std::to_string(kMaxValueSizedRank));
-  for (int64_t d : dims)
-    if (d < 0) throw InputError("input shape " + shape_str(dims) + " has a negative dim");
-  const auto numel = static_cast<uint64_t>(shape_numel(dims));  // throws on int64 overflow
-  const uint64_t es = dtype_size(dtype);
-  if (es != 0 && numel > kMaxValueSizedBytes / es)
-    throw InputError("output shape " + shape_str(dims) + " of " + dtype_name(dtype) + " needs " +
-                     (numel > UINT64_MAX / es ? std::string("more than 2^64")
-                                              : std::to_string(numel * es)) +
-                     " bytes, over the executor's limit of " + std::to_string(kMaxValueSizedBytes) +
-                     " for a tensor sized by values (8 GiB); refused");
-}
-
-}  // namespace
 
 Kernel make_constant(const NodeContext& ctx) {
   const Node& node = ctx.node;

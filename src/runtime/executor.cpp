@@ -7,8 +7,7 @@
 
 #include "repq/error.h"
 #include "repq/ir/graph_utils.h"
-#include "runtime/kernel.h"
-#include "runtime/tensor_cache.h"
+#include "runtime/executor_impl.h"
 #include "runtime/thread_pool.h"
 
 namespace repq {
@@ -17,13 +16,6 @@ using runtime::Kernel;
 using runtime::KernelCall;
 using runtime::TensorCache;
 using runtime::ThreadPool;
-
-namespace runtime {
-// src/runtime/qdq_conv.cpp: DQ(x) -> Conv -> Q as one integer kernel (empty when not applicable).
-Kernel make_qdq_conv(const Node& dq_x, const Node& conv, const Node* dq_w, const Node* dq_b,
-                     const Node& q_node,
-                     const std::function<const Tensor*(const std::string&)>& constant);
-}  // namespace runtime
 
 namespace {
 
@@ -54,77 +46,8 @@ void check_input(const ValueInfo& vi, const Tensor& t) {
                      "; the model expects " + vi.type_str());
 }
 
-// What a Relu or Clip node computes as a fusable activation; kNone when it cannot be fused
-// (Clip bounds computed at run time).
-runtime::Activation activation_of(const Node& node, int64_t opset, const Graph& g) {
-  runtime::Activation a;
-  if (node.op_type == "Relu") {
-    a.kind = runtime::Activation::Kind::kRelu;
-  } else if (node.op_type == "Clip") {
-    a.lo = -std::numeric_limits<float>::infinity();
-    a.hi = std::numeric_limits<float>::infinity();
-    if (opset < 11) {
-      a.lo = node.attr_float("min", std::numeric_limits<float>::lowest());
-      a.hi = node.attr_float("max", std::numeric_limits<float>::max());
-    } else {
-      for (size_t i = 1; i < 3 && i < node.inputs.size(); ++i) {
-        if (node.inputs[i].empty()) continue;
-        const Tensor* t = g.initializer(node.inputs[i]);
-        const bool fed = std::any_of(g.inputs.begin(), g.inputs.end(),
-                                     [&](const ValueInfo& vi) { return vi.name == node.inputs[i]; });
-        if (!t || fed || t->dtype() != DType::kFloat32 || t->numel() != 1) return {};
-        (i == 1 ? a.lo : a.hi) = t->data<float>()[0];
-      }
-    }
-    a.kind = runtime::Activation::Kind::kClip;
-  }
-  return a;
-}
-
 }  // namespace
 
-struct Executor::Impl {
-  struct Step {
-    const Node* node = nullptr;
-    Kernel kernel;
-    std::vector<int> inputs;      // value ids, -1: omitted
-    std::vector<int> outputs;     // value ids, -1: omitted
-    std::vector<int> last_use;    // values no later step reads
-    // Conv whose only consumer is an activation step: its index (fused when nobody observes).
-    int fuse_with = -1;
-    runtime::Activation activation;  // for Relu / Clip steps: what they compute
-  };
-
-  Graph graph;  // own copy: nodes and initializers (buffers are shared, not copied)
-  std::vector<Step> steps;
-  std::unordered_map<std::string, int> ids;
-  std::vector<std::string> names;
-  std::vector<std::pair<int, Tensor>> constants;  // initializers (a fed input of that name wins)
-  std::vector<int> feedable;                      // value id -> index into graph.inputs or -1
-  std::vector<std::string> input_names, output_names;
-  std::vector<int> output_ids;
-  // Values whose buffer nothing else can hold when they are freed (not inputs, initializers
-  // or outputs of ops that may hand out views), so it can be recycled.
-  std::vector<char> recyclable;
-  // DQ -> Conv -> Q groups run by the exact integer kernel (on the Q step): the other steps of
-  // each group, skipped when nobody observes or asks for their outputs.
-  std::vector<std::vector<int>> qdq_groups;
-  TensorCache cache;
-  std::unique_ptr<ThreadPool> pool;
-  int threads = 1;
-
-  int id_of(const std::string& name) {
-    auto [it, added] = ids.emplace(name, static_cast<int>(names.size()));
-    if (added) names.push_back(name);
-    return it->second;
-  }
-  void plan_fusions(const Model& model);
-  void plan_qdq(const std::function<const Tensor*(const std::string&)>& constant);
-  int find_id(const std::string& name) const {
-    auto it = ids.find(name);
-    return it == ids.end() ? -1 : it->second;
-  }
-};
 
 Executor::Executor(const Model& model, ExecutorOptions opts) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
@@ -208,89 +131,6 @@ Executor::Executor(const Model& model, ExecutorOptions opts) : impl_(std::make_u
         if (id >= 0) m.recyclable[id] = 0;
 
   m.pool = std::make_unique<ThreadPool>(m.threads);
-}
-
-// Marks Conv steps whose output feeds only a Relu/Clip step (and is no graph output).
-void Executor::Impl::plan_fusions(const Model& model) {
-  Impl& m = *this;
-  std::vector<int> consumers(m.names.size(), 0), consumer_step(m.names.size(), -1);
-  for (size_t s = 0; s < m.steps.size(); ++s)
-    for (int id : m.steps[s].inputs)
-      if (id >= 0) {
-        ++consumers[id];
-        consumer_step[id] = static_cast<int>(s);
-      }
-  for (int id : m.output_ids) consumers[id] += 1;
-  for (auto& step : m.steps) {
-    if (step.node->op_type == "Relu" || step.node->op_type == "Clip")
-      step.activation = activation_of(*step.node, model.opset(), m.graph);
-  }
-  for (auto& step : m.steps) {
-    if (step.node->op_type != "Conv" || step.outputs.empty() || step.outputs[0] < 0) continue;
-    const int out = step.outputs[0];
-    if (consumers[out] != 1 || consumer_step[out] < 0) continue;
-    const auto& next = m.steps[consumer_step[out]];
-    if (next.activation.none() || next.inputs.empty() || next.inputs[0] != out) continue;
-    if (next.outputs.empty() || next.outputs[0] < 0) continue;
-    step.fuse_with = consumer_step[out];
-  }
-}
-
-// Finds QuantizeLinear steps fed by a Conv (its only consumer) whose inputs are
-// DequantizeLinear of integer tensors, and gives them the exact integer kernel reading x_q.
-void Executor::Impl::plan_qdq(const std::function<const Tensor*(const std::string&)>& constant) {
-  const size_t nv = names.size();
-  std::vector<int> producer(nv, -1), consumers(nv, 0);
-  for (size_t s = 0; s < steps.size(); ++s) {
-    for (int id : steps[s].outputs)
-      if (id >= 0) producer[id] = static_cast<int>(s);
-    for (int id : steps[s].inputs)
-      if (id >= 0) ++consumers[id];
-  }
-  for (int id : output_ids) ++consumers[id];
-  auto int8_type = [](DType t) { return t == DType::kUInt8 || t == DType::kInt8; };
-  // x_q must be uint8/int8: a QuantizeLinear output, a graph input or an initializer of that type.
-  auto integer_value = [&](int id) {
-    if (const int p = producer[id]; p >= 0) {
-      const Node& n = *steps[p].node;
-      if (n.op_type != "QuantizeLinear") return false;
-      if (n.inputs.size() < 3 || n.inputs[2].empty()) return true;  // uint8
-      const Tensor* zp = constant(n.inputs[2]);
-      return zp && int8_type(zp->dtype());
-    }
-    for (const auto& vi : graph.inputs)  // a fed input wins over an initializer of its name
-      if (vi.name == names[id]) return int8_type(vi.elem_type);
-    const Tensor* t = constant(names[id]);
-    return t && int8_type(t->dtype());
-  };
-  for (size_t s = 0; s < steps.size(); ++s) {
-    Step& qs = steps[s];
-    if (qs.node->op_type != "QuantizeLinear" || qs.inputs.empty() || qs.inputs[0] < 0) continue;
-    const int conv_out = qs.inputs[0];
-    if (consumers[conv_out] != 1 || producer[conv_out] < 0) continue;
-    const int cs = producer[conv_out];
-    const Step& conv = steps[cs];
-    if (conv.node->op_type != "Conv" || conv.inputs.size() < 2 || conv.outputs.size() != 1) continue;
-    auto dq_of = [&](size_t i) {
-      if (i >= conv.inputs.size() || conv.inputs[i] < 0) return -2;  // omitted
-      const int p = producer[conv.inputs[i]];
-      return p >= 0 && steps[p].node->op_type == "DequantizeLinear" ? p : -1;
-    };
-    const int dx = dq_of(0), dw = dq_of(1), db = dq_of(2);
-    if (dx < 0 || dw < 0 || db == -1) continue;
-    const int xq = steps[dx].inputs.empty() ? -1 : steps[dx].inputs[0];
-    if (xq < 0 || !integer_value(xq)) continue;
-    Kernel k = runtime::make_qdq_conv(*steps[dx].node, *conv.node, steps[dw].node,
-                                      db >= 0 ? steps[db].node : nullptr, *qs.node, constant);
-    if (!k) continue;
-    qs.kernel = std::move(k);
-    qs.inputs = {xq};
-    std::vector<int> group = {cs};
-    for (int d : {dx, dw, db})
-      if (d >= 0 && steps[d].outputs.size() == 1 && consumers[steps[d].outputs[0]] == 1)
-        group.push_back(d);
-    qdq_groups.push_back(std::move(group));
-  }
 }
 
 Executor::~Executor() = default;

@@ -101,4 +101,32 @@ void resolve_window(WindowAxis& a, const std::string& auto_pad, bool ceil_mode) 
   }
 }
 
+void check_value_sized_output(const std::vector<int64_t>& dims, DType dtype, std::string_view what) {
+  if (dims.size() > kMaxValueSizedRank)
+    throw InputError(std::string(what) + " has " + std::to_string(dims.size()) +
+                     " dims, over repq's limit of " + std::to_string(kMaxValueSizedRank));
+  for (int64_t d : dims)
+    if (d < 0) throw InputError(std::string(what) + " " + shape_str(dims) + " has a negative dim");
+  const auto numel = static_cast<uint64_t>(shape_numel(dims));  // throws on int64 overflow
+  const uint64_t es = dtype_size(dtype);
+  if (es != 0 && numel > kMaxValueSizedBytes / es)
+    throw InputError("output shape " + shape_str(dims) + " of " + dtype_name(dtype) + " needs " +
+                     (numel > UINT64_MAX / es ? std::string("more than 2^64")
+                                              : std::to_string(numel * es)) +
+                     " bytes, over the executor's limit of " + std::to_string(kMaxValueSizedBytes) +
+                     " for a tensor sized by values (8 GiB); refused");
+}
+
+int64_t checked_add(int64_t a, int64_t b, std::string_view what) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) throw InputError(std::string(what) + " overflows int64");
+  return r;
+}
+
+int64_t checked_mul(int64_t a, int64_t b, std::string_view what) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) throw InputError(std::string(what) + " overflows int64");
+  return r;
+}
+
 }  // namespace repq::runtime

@@ -32,6 +32,21 @@ void require_float(const Tensor& t, std::string_view what);
 std::vector<int64_t> ints_attr(const Node& node, std::string_view name, size_t count,
                                std::vector<int64_t> fallback);
 
+// Outputs whose size comes from a tensor's VALUES rather than from the model's bytes
+// (ConstantOfShape's shape, Resize's scales/sizes, Pad's pads): a 100-byte model could ask for
+// terabytes. They are limited like one tensor of a model file (LoadOptions::max_tensor_bytes,
+// 8 GiB) and its rank (LoadOptions::max_rank, 32). Throws InputError (the executor prefixes
+// the node) on a negative dim, an element count over int64, or a size over the limit; `what`
+// names the shape in the rank message.
+inline constexpr uint64_t kMaxValueSizedBytes = uint64_t{8} << 30;
+inline constexpr size_t kMaxValueSizedRank = 32;
+void check_value_sized_output(const std::vector<int64_t>& dims, DType dtype,
+                              std::string_view what = "input shape");
+
+// a + b and a * b, or InputError "<what> overflows int64" (shape arithmetic on values).
+int64_t checked_add(int64_t a, int64_t b, std::string_view what);
+int64_t checked_mul(int64_t a, int64_t b, std::string_view what);
+
 // Product of shape[begin, end).
 int64_t dims_product(const Shape& shape, size_t begin, size_t end);
 

@@ -101,10 +101,16 @@ void run_pad(const PadAttrs& at, KernelCall& call) {
   for (size_t i = 0; i < na; ++i) {
     const size_t a = static_cast<size_t>(axes[i]);
     before[a] = pads[i];
-    out[a] = x.dim(a) + pads[i] + pads[i + na];
+    const std::string what = "pads " + shape_str(pads) + ": the output size";
+    out[a] = checked_add(checked_add(x.dim(a), pads[i], what), pads[i + na], what);
     if (out[a] < 0) throw InputError("pads " + shape_str(pads) + " crop more than the input has");
     if (at.mode != PadMode::kConstant && x.dim(a) == 0 && out[a] > 0)
       throw InputError("cannot pad an empty axis in this mode");
+  }
+  check_value_sized_output(out, x.dtype(), "output shape");  // pads are values: limited
+  if (shape_numel(out) == 0) {  // no per-axis maps for an empty output (an axis may be huge)
+    call.set_output(0, Tensor(x.dtype(), out));
+    return;
   }
   std::vector<std::vector<int64_t>> maps(static_cast<size_t>(rank));
   for (size_t a = 0; a < maps.size(); ++a) {

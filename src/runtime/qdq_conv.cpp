@@ -12,6 +12,7 @@
 #include "runtime/conv_common.h"
 #include "runtime/gemm.h"
 #include "runtime/kernel.h"
+#include "runtime/qdq_kernels.h"
 #include "runtime/thread_pool.h"
 
 namespace repq::runtime {

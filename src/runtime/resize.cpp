@@ -121,7 +121,12 @@ void run_resize(const ResizeAttrs& at, KernelCall& call) {
       if (!(sc > 0.0f)) throw InputError("scales must be positive");
       const size_t a = axis_of(i);
       scales[a] = sc;
-      out[a] = static_cast<int64_t>(std::floor(static_cast<double>(x.dim(a)) * sc));
+      const double o = std::floor(static_cast<double>(x.dim(a)) * sc);
+      if (!(o < 9.2e18))  // also inf: the cast to int64 would be undefined
+        throw InputError("scales[" + std::to_string(i) + "] = " + std::to_string(sc) + " makes axis " +
+                         std::to_string(a) + " (" + std::to_string(x.dim(a)) +
+                         ") longer than int64 can count");
+      out[a] = static_cast<int64_t>(o);
     }
   } else {
     const std::vector<int64_t> sizes = int_values(call.input(3), "input sizes");
@@ -137,6 +142,7 @@ void run_resize(const ResizeAttrs& at, KernelCall& call) {
   }
   for (size_t a = 0; a < rank; ++a)
     if (x.dim(a) == 0 && out[a] > 0) throw InputError("cannot resize an empty axis");
+  check_value_sized_output(out, x.dtype(), "output shape");  // sizes/scales are values: limited
   Tensor y(x.dtype(), out);
   if (y.numel() == 0) {
     call.set_output(0, std::move(y));

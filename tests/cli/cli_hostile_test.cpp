@@ -247,5 +247,45 @@ net (float[N,3,4,4] input) => (float[N,3] scores)
   EXPECT_NE(r.out.find("\"samples\": 1"), std::string::npos) << r.out;
 }
 
+// An error of a model while running images names the model and the images:
+// "<model>: <image> | <first> .. <last> (batch of N): <problem>" (the wording of calibration).
+TEST_F(Hostile, ModelErrorsNameTheModelAndTheImages) {
+  fs::create_directory(tmp.file("imgs"));
+  const std::string png = data::encode_png(data::Image{8, 8, 3, std::vector<uint8_t>(192, 7)});
+  for (const char* f : {"a.png", "b.png", "c.png"}) write_bytes(tmp.file("imgs/") + f, png);
+  const std::string imgs = tmp.file("imgs"), a = imgs + "/a.png", c = imgs + "/c.png";
+  const std::string grey = tmp.file("grey.onnx"), rgb8 = tmp.file("rgb8.onnx"), erf = tmp.file("erf.onnx");
+  test::write_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[N,1,8,8] input) => (float y) { y = Relu (input) })", grey);
+  test::write_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[N,3,8,8] input) => (float y) { y = Relu (input) })", rgb8);
+  test::write_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[N,3,8,8] input) => (float y) { y = Erf (input) })", erf);
+  const std::vector<std::string> eval = {"eval", "--data", imgs, "--preset", "none"};
+  const auto with = [](std::vector<std::string> v, const std::vector<std::string>& more) {
+    v.insert(v.end(), more.begin(), more.end());
+    return v;
+  };
+  // A 32x32 model fed 8x8 images: the batch, then (--batch 1) the first image alone.
+  expect_refused(with(eval, {model}), model,
+                 a + " .. " + c + " (batch of 3): input 'input' has shape [3,3,8,8]; the model "
+                 "expects float32[N,3,32,32]");
+  expect_refused(with(eval, {model, "--batch", "1"}), model, a + ": input 'input' has shape [1,3,8,8]");
+  // A grey model fed RGB images.
+  expect_refused(with(eval, {grey, "--batch", "2"}), grey,
+                 a + " .. " + imgs + "/b.png (batch of 2): input 'input' has shape [2,3,8,8]; the "
+                 "model expects float32[N,1,8,8]");
+  // The reference model's error names the reference.
+  expect_refused(with(eval, {rgb8, "--ref", model}), model, a + " .. " + c + " (batch of 3): input 'input'");
+  // An op the executor lacks: the model is named (before: the node only).
+  expect_refused(with(eval, {erf}), erf, "node 'y' (Erf): op is not supported by repq's executor");
+  // repq run: the model and the input file.
+  const std::vector<std::string> run = {"run", "--preset", "none", "-o", tmp.file("y.npy"), "-i", a};
+  expect_refused(with(run, {model}), model, a + ": input 'input' has shape [1,3,8,8]; the model expects "
+                 "float32[N,3,32,32]");
+  expect_refused(with(run, {erf}), erf, "node 'y' (Erf): op is not supported by repq's executor");
+  EXPECT_FALSE(fs::exists(tmp.file("y.npy")));
+}
+
 }  // namespace
 }  // namespace repq

@@ -80,7 +80,8 @@ TEST_P(CliQuantizeMethod, RunsAndIsDeterministic) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, CliQuantizeMethod,
-                         ::testing::Values("minmax", "percentile", "mse", "entropy", "kl", "cfws"));
+                         ::testing::Values("minmax", "percentile", "mse", "entropy", "kl", "cfws",
+                                           "gptq"));
 
 TEST_F(CliQuantize, TextSummaryOnStderr) {
   const auto r = run_repq(quantize_args(mobileone(), tmp_.file("q.onnx"), {"--method", "cfws"}));
@@ -105,6 +106,32 @@ TEST_F(CliQuantize, PlanRoundTripIsByteIdentical) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["plan_in"], plan);
   EXPECT_EQ(read_file(a), read_file(b));
+}
+
+// --weights gptq: the plan carries every layer's int8 values (and the preset's corrected
+// biases), so --plan-in rebuilds the same bytes without data; a bad --gptq-inputs exits 2.
+TEST_F(CliQuantize, GptqPlanRoundTripIsByteIdentical) {
+  const std::string a = tmp_.file("a.onnx"), b = tmp_.file("b.onnx"), plan = tmp_.file("plan.json");
+  const auto r0 = run_repq(quantize_args(mobileone(), a, {"--method", "gptq", "--gptq-inputs", "quantized",
+                                                          "--gptq-act-order", "--plan-out", plan}));
+  ASSERT_EQ(r0.exit_code, 0) << r0.err;
+  const quant::QuantPlan p = quant::plan_from_json(read_file(plan), plan);
+  EXPECT_EQ(p.act_method, "percentile");
+  EXPECT_EQ(p.weight_mode, "gptq");
+  size_t with_values = 0, with_bias = 0;
+  for (const auto& l : p.layers) {
+    with_values += l.qweight.empty() ? 0 : 1;
+    with_bias += l.bias_values.empty() ? 0 : 1;
+  }
+  EXPECT_GT(with_values, 0u);
+  EXPECT_GT(with_bias, 0u);
+  const auto r = run_repq({"quantize", mobileone(), "--plan-in", plan, "-o", b});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(a), read_file(b));
+  const auto bad = run_repq(quantize_args(mobileone(), tmp_.file("c.onnx"), {"--weights", "gptq", "--gptq-inputs", "qdq"}));
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_TRUE(contains(bad.err, "--gptq-inputs")) << bad.err;
+  EXPECT_FALSE(fs::exists(tmp_.file("c.onnx")));
 }
 
 TEST_F(CliQuantize, PlanForAnotherModelIsRefused) {

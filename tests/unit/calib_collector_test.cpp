@@ -166,5 +166,48 @@ TEST(CalibCollector, ErrorsNameTheProblem) {
   EXPECT_NE(message({"x"}, options(8, 0, 1)).find("batch"), std::string::npos);
 }
 
+TEST(CalibCollector, DecodeCacheGivesTheSameStatistics) {
+  // Five samples of 16 bytes in batches of 2: 32 + 32 + 16 bytes. Pass 2 takes the most
+  // recent batches that fit the budget from the cache and decodes the others again.
+  TempDir dir;
+  write_samples(dir);
+  const auto ds = open_npy(dir, 2);
+  const Model m = relu_mul_model();
+  auto o = options(16, 2, 1);
+  o.cache_bytes = 0;
+  const auto ref = calib::collect_stats(m, ds, {"x", "r", "y"}, o);
+  EXPECT_EQ(ref.cached_batches, 0);
+  for (const auto& [budget, cached] : std::vector<std::pair<int64_t, int64_t>>{{16, 1}, {40, 1}, {48, 2}, {80, 3}}) {
+    o.cache_bytes = budget;
+    const auto r = calib::collect_stats(m, ds, {"x", "r", "y"}, o);
+    EXPECT_EQ(r.cached_batches, cached) << budget;
+    expect_same(ref, r, "cache " + std::to_string(budget) + " bytes");
+  }
+}
+
+TEST(CalibCollector, ModelErrorsNameTheModelAndTheSamples) {
+  TempDir dir;
+  write_samples(dir);
+  const auto ds = open_npy(dir, 2);
+  const Model m = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[1,4] x) => (float[1,4] y) { y = Relu (x) })");
+  auto message = [&](int64_t batch, const std::string& model_name) {
+    auto o = options(8, batch, 1);
+    o.model_name = model_name;
+    try {
+      calib::collect_stats(m, ds, {"x"}, o);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no InputError)");
+  };
+  const std::string s0 = dir.file("s0.npy"), s1 = dir.file("s1.npy");
+  EXPECT_EQ(message(2, "net.onnx").rfind("net.onnx: " + s0 + " .. " + s1 + " (batch of 2): input 'x' has shape [2,4]", 0), 0u)
+      << message(2, "net.onnx");
+  // A model name left empty reads "model"; batch 1 fits the model.
+  EXPECT_EQ(message(2, "").rfind("model: " + s0 + " .. " + s1 + " (batch of 2): ", 0), 0u) << message(2, "");
+  EXPECT_EQ(message(1, ""), "(no InputError)");
+}
+
 }  // namespace
 }  // namespace repq::test

@@ -96,5 +96,45 @@ TEST(HardeningRuntime, UnsqueezeToAnAbsurdRankIsRefused) {
   EXPECT_EQ(ex.run({{"x", Tensor::from_vector<float>({1}, {1.0f})}}).at("y").rank(), 32u);
 }
 
+// Resize takes its output size from `scales` or `sizes`, Pad from `pads`: the same limit as
+// ConstantOfShape (check_value_sized_output), and the arithmetic is checked.
+TEST(HardeningRuntime, ResizeSizedByValuesIsLimited) {
+  // 1 * 2^40 float32 = 4 TiB.
+  EXPECT_HAS(refusal(R"(g (float[1] x) => (float y) <float[0] roi = {}, float[1] s = {1099511627776}>
+{ y = Resize (x, roi, s) })"),
+             "node 'y' (Resize): output shape [1099511627776] of float32 needs 4398046511104 bytes, "
+             "over the executor's limit of 8589934592");
+  EXPECT_HAS(refusal(R"(g (float[1] x) => (float y) <float[0] roi = {}, int64[1] s = {2147483649}>
+{ y = Resize (x, roi, , s) })"),
+             "node 'y' (Resize): output shape [2147483649] of float32 needs 8589934596 bytes");
+  // 3e38: floor(1 * 3e38) does not fit int64 (before: an undefined float-to-int cast).
+  EXPECT_HAS(refusal(R"(g (float[1] x) => (float y) <float[0] roi = {}, float[1] s = {3e38}>
+{ y = Resize (x, roi, s) })"),
+             "makes axis 0 (1) longer than int64 can count");
+}
+
+TEST(HardeningRuntime, PadSizedByValuesIsLimited) {
+  EXPECT_HAS(refusal(R"(g (float[1] x) => (float y) <int64[2] p = {0, 1099511627776}>
+{ y = Pad (x, p) })"),
+             "node 'y' (Pad): output shape [1099511627777] of float32 needs 4398046511108 bytes, "
+             "over the executor's limit of 8589934592");
+  // 1 + (2^63 - 1) overflows int64 (before: a wrapped, negative size).
+  EXPECT_HAS(refusal(R"(g (float[1] x) => (float y) <int64[2] p = {9223372036854775807, 0}>
+{ y = Pad (x, p) })"),
+             "node 'y' (Pad): pads [9223372036854775807,0]: the output size overflows int64");
+  // Within the limit: [0, 1, 0, 0]; an empty output with a huge axis allocates nothing.
+  Model model = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[1] x, int64[4] q) => (float y, float z) <int64[2] p = {1, 2}, float[0,1] e = {}>
+{
+  y = Pad (x, p)
+  z = Pad (e, q)
+})");
+  Executor ex(model, {1});
+  const auto out = ex.run({{"x", Tensor::from_vector<float>({1}, {1.0f})},
+                           {"q", Tensor::from_vector<int64_t>({4}, {0, 0, 0, 1099511627776})}});
+  EXPECT_EQ(out.at("y").to_doubles(), (std::vector<double>{0, 1, 0, 0}));
+  EXPECT_EQ(out.at("z").shape(), (Shape{0, 1099511627777}));
+}
+
 }  // namespace
 }  // namespace repq::test

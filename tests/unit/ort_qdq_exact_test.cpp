@@ -14,63 +14,13 @@
 #include "repq/runtime/executor.h"
 #include "support/mobileone.h"
 #include "support/ort_runner.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::test {
 namespace {
 
 using quant::QuantPlan;
-
-QuantPlan minmax_plan(const Model& m, const quant::QuantPoints& pts, const Tensor& x) {
-  std::map<std::string, std::pair<double, double>> range;
-  for (const auto& p : pts.activations) range[p.tensor] = {0.0, 0.0};
-  Executor ex(m, {2});
-  ex.run({{m.graph.runtime_inputs()[0]->name, x}}, [&](const std::string& n, const Tensor& v) {
-    if (!range.count(n)) return;
-    for (float f : v.span<float>())
-      range[n] = {std::min(range[n].first, double(f)), std::max(range[n].second, double(f))};
-  });
-  for (const auto& p : pts.activations)
-    if (!p.shared_with.empty()) {
-      auto& r = range[p.shared_with];
-      r = {std::min(r.first, range[p.tensor].first), std::max(r.second, range[p.tensor].second)};
-    }
-  QuantPlan plan;
-  plan.model_digest = quant::model_digest(m);
-  plan.target = quant::Target::kOrt;
-  for (const auto& p : pts.activations) {
-    const auto [lo, hi] = range[p.shared_with.empty() ? p.tensor : p.shared_with];
-    quant::ActivationQuant a;
-    a.tensor = a.calibrated_on = p.tensor;
-    a.non_negative = p.non_negative;
-    a.shared_with = p.shared_with;
-    a.dtype = DType::kUInt8;
-    a.scale = std::max(static_cast<float>((hi - lo) / 255), 1e-8f);
-    a.zero_point = static_cast<int32_t>(std::lround(-lo / a.scale));
-    plan.activations.push_back(a);
-  }
-  for (auto l : pts.layers) {
-    const Tensor& w = *m.graph.initializer(l.weight);
-    const int64_t ch = w.dim(size_t(l.weight_axis));
-    int64_t inner = 1;
-    for (size_t k = size_t(l.weight_axis) + 1; k < w.rank(); ++k) inner *= w.dim(k);
-    l.scales.assign(size_t(ch), 1e-8f);
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      float& s = l.scales[size_t((i / inner) % ch)];
-      s = std::max(s, std::fabs(w.data<float>()[i]) / 127.0f);
-    }
-    plan.layers.push_back(l);
-  }
-  return plan;
-}
-
-Tensor rows(const Tensor& x, int64_t from, int64_t n) {
-  Shape s = x.shape();
-  const int64_t per = x.numel() / s[0];
-  s[0] = n;
-  std::vector<float> v(x.data<float>() + from * per, x.data<float>() + (from + n) * per);
-  return Tensor::from_vector<float>(s, v);
-}
 
 struct Exactness {
   size_t convs = 0;          // quantized conv outputs compared
@@ -111,7 +61,7 @@ Exactness compare(const std::string& label, const Model& m, const Tensor& calib,
   r.convs = conv_q.size();
   int64_t same = 0;
   for (int64_t b0 = 0; b0 < eval.dim(0); b0 += batch) {
-    const Tensor x = rows(eval, b0, std::min(batch, eval.dim(0) - b0));
+    const Tensor x = batch_rows(eval, b0, std::min(batch, eval.dim(0) - b0));
     const auto got = ort_run(tmp.file("q.onnx"), {{in, x}}, ro);
     const auto want = ex.run({{in, x}});
     for (const auto& name : conv_q) {
@@ -146,7 +96,7 @@ TEST_P(OrtQdqExactModels, ConvOutputsAreBitExact) {
   const std::string dir = source_dir() + "/models/" + GetParam();
   const Model m = load_model(dir + "/" + GetParam() + ".deploy.onnx");
   const Tensor x = data::read_npy(dir + "/ref_input.npy");
-  const Exactness r = compare(GetParam() + " deploy", m, rows(x, 0, 16), x, x.dim(0));
+  const Exactness r = compare(GetParam() + " deploy", m, batch_rows(x, 0, 16), x, x.dim(0));
   EXPECT_GT(r.convs, 0u);
   EXPECT_EQ(r.differ, 0);
   EXPECT_EQ(r.agreement, 1.0);
@@ -166,8 +116,8 @@ TEST(OrtQdqExact, MobileOneS0BitExactSlow) {
   dopt.limit = 40;
   const Tensor x =
       data::load_all(data::Dataset::open(shared_dir() + "/data/imagenet_sample/images", dopt)).input;
-  const Exactness r = compare("MobileOne-S0 (8 photos calibrate, 32 compare)", m, rows(x, 0, 8),
-                              rows(x, 8, x.dim(0) - 8), 16);
+  const Exactness r = compare("MobileOne-S0 (8 photos calibrate, 32 compare)", m, batch_rows(x, 0, 8),
+                              batch_rows(x, 8, x.dim(0) - 8), 16);
   EXPECT_GE(r.convs, 40u);
   EXPECT_EQ(r.differ, 0);
   EXPECT_GE(r.agreement, 0.995);

@@ -15,6 +15,7 @@
 #include "repq/runtime/executor.h"
 #include "support/mobileone.h"
 #include "support/ort_runner.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::test {
@@ -23,60 +24,6 @@ namespace {
 using quant::QuantPlan;
 using quant::Target;
 using Ops = std::map<std::string, size_t>;
-
-// A min-max plan made here, independently of build_plan (as in quant_export_test.cpp):
-// activation ranges seen by the float executor on `x`; weights per channel max|w| / 127.
-QuantPlan minmax_plan(const Model& m, const quant::QuantPoints& pts, const Tensor& x, Target target) {
-  std::map<std::string, std::pair<double, double>> range;
-  for (const auto& p : pts.activations) range[p.tensor] = {0.0, 0.0};
-  Executor ex(m, {2});
-  ex.run({{m.graph.runtime_inputs()[0]->name, x}}, [&](const std::string& n, const Tensor& v) {
-    if (!range.count(n)) return;
-    for (float f : v.span<float>())
-      range[n] = {std::min(range[n].first, double(f)), std::max(range[n].second, double(f))};
-  });
-  for (const auto& p : pts.activations)
-    if (!p.shared_with.empty()) {
-      auto& r = range[p.shared_with];
-      r = {std::min(r.first, range[p.tensor].first), std::max(r.second, range[p.tensor].second)};
-    }
-  QuantPlan plan;
-  plan.model_digest = quant::model_digest(m);
-  plan.target = target;
-  for (const auto& p : pts.activations) {
-    const auto [lo, hi] = range[p.shared_with.empty() ? p.tensor : p.shared_with];
-    quant::ActivationQuant a;
-    a.tensor = a.calibrated_on = p.tensor;
-    a.non_negative = p.non_negative;
-    a.shared_with = p.shared_with;
-    a.dtype = target == Target::kOrt ? DType::kUInt8 : DType::kInt8;
-    a.scale = static_cast<float>(target == Target::kOrt ? (hi - lo) / 255 : std::max(-lo, hi) / 127);
-    a.scale = std::max(a.scale, 1e-8f);
-    a.zero_point = target == Target::kOrt ? static_cast<int32_t>(std::lround(-lo / a.scale)) : 0;
-    plan.activations.push_back(a);
-  }
-  for (auto l : pts.layers) {
-    const Tensor& w = *m.graph.initializer(l.weight);
-    const int64_t ch = w.dim(size_t(l.weight_axis));
-    int64_t inner = 1;
-    for (size_t k = size_t(l.weight_axis) + 1; k < w.rank(); ++k) inner *= w.dim(k);
-    l.scales.assign(size_t(ch), 1e-8f);
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      float& s = l.scales[size_t((i / inner) % ch)];
-      s = std::max(s, std::fabs(w.data<float>()[i]) / 127.0f);
-    }
-    plan.layers.push_back(l);
-  }
-  return plan;
-}
-
-Tensor rows(const Tensor& x, int64_t from, int64_t n) {
-  Shape s = x.shape();
-  const int64_t per = x.numel() / s[0];
-  s[0] = n;
-  std::vector<float> v(x.data<float>() + from * per, x.data<float>() + (from + n) * per);
-  return Tensor::from_vector<float>(s, v);
-}
 
 double sqnr_db(std::span<const float> ref, std::span<const float> got) {
   double num = 0, den = 0;
@@ -161,7 +108,7 @@ TEST_P(OrtQdqModels, EveryConvRunsAsQLinearConv) {
   const std::string dir = source_dir() + "/models/" + GetParam();
   const Model m = load_model(dir + "/" + GetParam() + ".deploy.onnx");
   const Tensor x = data::read_npy(dir + "/ref_input.npy");
-  const Result r = run_case(GetParam() + " deploy", m, rows(x, 0, 16), x);
+  const Result r = run_case(GetParam() + " deploy", m, batch_rows(x, 0, 16), x);
   expect_integer_graph(r, 0);
   EXPECT_EQ(count(r.optimized, "com.microsoft:QGemm"), 1u);
   EXPECT_EQ(count(r.optimized, "com.microsoft:QLinearGlobalAveragePool"), 1u);
@@ -179,7 +126,7 @@ TEST(OrtQdq, CfwsSplitModelRunsAsTwoQLinearConvAndQLinearAdd) {
   Model m = load_model(dir + "/repvgg_l2.deploy.onnx");
   const auto decisions = quant::apply_cfws(m, quant::WeightMode::kCfws);
   const Tensor x = data::read_npy(dir + "/ref_input.npy");
-  const Result r = run_case("repvgg_l2 deploy, CFWS split", m, rows(x, 0, 16), x);
+  const Result r = run_case("repvgg_l2 deploy, CFWS split", m, batch_rows(x, 0, 16), x);
   ASSERT_GT(r.cfws_adds, 0u) << decisions.size() << " convs considered";
   expect_integer_graph(r, r.cfws_adds);
   EXPECT_GT(r.sqnr_db, 30.0);
@@ -190,27 +137,7 @@ Tensor random_input(const Shape& s, uint32_t seed) {
   return Tensor::from_vector<float>(s, random_floats(size_t(shape_numel(s)), seed));
 }
 
-Model hand_net() {
-  Model m = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
-g (float[batch,3,8,8] x) => (float[batch,10] y)
-<float[8,3,3,3] w1, float[8] b1, float[8,8,3,3] w2, float[8] b2, float[8,8,1,1] w3,
- float[10,16] wf, float[10] bf>
-{
-  c1 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w1, b1)
-  r1 = Relu (c1)
-  c2 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (r1, w2, b2)
-  c3 = Conv <kernel_shape = [1,1]> (r1, w3)
-  s = Add (c2, c3)
-  r2 = Relu (s)
-  cat = Concat <axis = 1> (r1, r2)
-  p = MaxPool <kernel_shape = [2,2], strides = [2,2]> (cat)
-  gp = GlobalAveragePool (p)
-  f = Flatten (gp)
-  y = Gemm <transB = 1> (f, wf, bf)
-})");
-  for (auto& n : m.graph.nodes) n.name = n.outputs.at(0);
-  return m;
-}
+Model hand_net() { return named_model(small_quant_net("batch", 8)); }
 
 TEST(OrtQdq, HandMadeNetRunsInIntegerThroughAddConcatPools) {
   REPQ_REQUIRE_ORT();
@@ -310,7 +237,7 @@ TEST(OrtQdq, BuildPlanPlansRunInInteger) {
     o.weights = c.weights;
     const auto decisions = quant::apply_cfws(m, c.weights);
     const auto pts = quant::find_quant_points(m, o);
-    const QuantPlan plan = quant::build_plan(m, pts, stats_of(m, pts.stats_tensors(), rows(x, 0, 16)), o);
+    const QuantPlan plan = quant::build_plan(m, pts, stats_of(m, pts.stats_tensors(), batch_rows(x, 0, 16)), o);
     const Model q = quant::export_qdq(m, plan);
     TempDir tmp;
     save_model(q, tmp.file("q.onnx"));
@@ -347,7 +274,7 @@ TEST(OrtQdq, MobileOneS0RunsAsQLinearConvSlow) {
   data::DatasetOptions dopt;
   dopt.limit = 24;
   const Tensor x = data::load_all(data::Dataset::open(shared_dir() + "/data/imagenet_sample/images", dopt)).input;
-  const Result r = run_case("MobileOne-S0 (8 photos calibrate, 24 evaluate)", m, rows(x, 0, 8), x);
+  const Result r = run_case("MobileOne-S0 (8 photos calibrate, 24 evaluate)", m, batch_rows(x, 0, 8), x);
   expect_integer_graph(r, 0);
   EXPECT_EQ(count(r.optimized, "com.microsoft:QGemm"), 1u);
   // repq's executor runs each DequantizeLinear -> Conv -> QuantizeLinear group with

@@ -301,12 +301,17 @@ TEST(QuantMethodPresets, Combinations) {
     EXPECT_EQ(o.act, m) << name;
     EXPECT_EQ(o.weights, quant::WeightMode::kPerChannel) << name;
   }
+  quant::apply_method_preset("gptq", o);
+  EXPECT_EQ(o.act, calib::Method::kPercentile);
+  EXPECT_EQ(o.weights, quant::WeightMode::kGptq);
+  EXPECT_TRUE(o.gptq.bias_correction);
   try {
     quant::apply_method_preset("adaround", o);
     FAIL() << "no error";
   } catch (const InputError& e) {
     EXPECT_STREQ(e.what(),
-                 "--method: unknown method 'adaround' (valid: minmax, percentile, mse, entropy, kl, cfws)");
+                 "--method: unknown method 'adaround' (valid: minmax, percentile, mse, entropy, kl, cfws, "
+                 "gptq)");
   }
 }
 

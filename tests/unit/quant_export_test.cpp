@@ -9,6 +9,7 @@
 #include "repq/ir/onnx_io.h"
 #include "repq/quant/quantize.h"
 #include "repq/runtime/executor.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::test {
@@ -19,85 +20,7 @@ using quant::ExportOptions;
 using quant::QuantPlan;
 using quant::Target;
 
-Model named(const std::string& text, int opset = 13) {
-  Model m = parse_onnx_text("<ir_version: 8, opset_import: [\"\" : " + std::to_string(opset) + "]>\n" + text);
-  for (auto& n : m.graph.nodes) n.name = n.outputs.at(0);
-  return m;
-}
-
-const char* kNet = R"(
-g (float[2,3,8,8] x) => (float[2,10] y)
-<float[4,3,3,3] w1, float[4] b1, float[4,4,3,3] w2, float[4] b2, float[4,4,1,1] w3,
- float[10,8] wf, float[10] bf>
-{
-  c1 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w1, b1)
-  r1 = Relu (c1)
-  c2 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (r1, w2, b2)
-  c3 = Conv <kernel_shape = [1,1]> (r1, w3)
-  s = Add (c2, c3)
-  r2 = Relu (s)
-  cat = Concat <axis = 1> (r1, r2)
-  p = MaxPool <kernel_shape = [2,2], strides = [2,2]> (cat)
-  gp = GlobalAveragePool (p)
-  f = Flatten (gp)
-  y = Gemm <transB = 1> (f, wf, bf)
-})";
-
-// A min-max plan made here, independently of build_plan: activation ranges observed by the
-// float executor on `x`, uint8 asymmetric (ort) or int8 symmetric (tensorrt); weights per
-// channel max|w| / 127 along the layer's weight axis.
-QuantPlan minmax_plan(const Model& m, const quant::QuantPoints& pts, const Tensor& x,
-                      Target target = Target::kOrt) {
-  std::map<std::string, std::pair<double, double>> range;
-  for (const auto& p : pts.activations) range[p.tensor] = {0.0, 0.0};
-  Executor ex(m, {1});
-  ex.run({{m.graph.runtime_inputs()[0]->name, x}}, [&](const std::string& n, const Tensor& v) {
-    if (!range.count(n)) return;
-    for (float f : v.span<float>()) {
-      range[n].first = std::min(range[n].first, double(f));
-      range[n].second = std::max(range[n].second, double(f));
-    }
-  });
-  for (const auto& p : pts.activations)  // shared scales: the union range
-    if (!p.shared_with.empty()) {
-      auto& r = range[p.shared_with];
-      r = {std::min(r.first, range[p.tensor].first), std::max(r.second, range[p.tensor].second)};
-    }
-  QuantPlan plan;
-  plan.model_digest = quant::model_digest(m);
-  plan.target = target;
-  for (const auto& p : pts.activations) {
-    const auto [lo, hi] = range[p.shared_with.empty() ? p.tensor : p.shared_with];
-    ActivationQuant a;
-    a.tensor = p.tensor;
-    a.calibrated_on = p.calibrated_on;
-    a.non_negative = p.non_negative;
-    a.shared_with = p.shared_with;
-    if (target == Target::kOrt) {
-      a.dtype = DType::kUInt8;
-      a.scale = static_cast<float>((hi - lo) / 255);
-      a.zero_point = static_cast<int32_t>(std::lround(-lo / a.scale));
-    } else {
-      a.dtype = DType::kInt8;
-      a.scale = static_cast<float>(std::max(-lo, hi) / 127);
-    }
-    plan.activations.push_back(a);
-  }
-  for (auto l : pts.layers) {
-    const Tensor& w = *m.graph.initializer(l.weight);
-    const int64_t ch = w.dim(size_t(l.weight_axis));
-    int64_t inner = 1;
-    for (size_t k = size_t(l.weight_axis) + 1; k < w.rank(); ++k) inner *= w.dim(k);
-    l.scales.assign(size_t(ch), 0.0f);
-    for (int64_t i = 0; i < w.numel(); ++i) {
-      float& s = l.scales[size_t((i / inner) % ch)];
-      s = std::max(s, std::fabs(w.data<float>()[i]) / 127.0f);
-    }
-    l.encoding = "per-channel";
-    plan.layers.push_back(l);
-  }
-  return plan;
-}
+const std::string kNet = small_quant_net("2");
 
 Tensor input(const Shape& s, uint32_t seed) {
   return Tensor::from_vector<float>(s, random_floats(size_t(shape_numel(s)), seed));
@@ -111,7 +34,7 @@ const Node* producer(const Model& m, const std::string& v) {
 }
 
 TEST(QuantExport, LayoutOfTheQdqGraph) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   const auto pts = quant::find_quant_points(m, {});
   const QuantPlan plan = minmax_plan(m, pts, input({2, 3, 8, 8}, 1));
   const Model q = quant::export_qdq(m, plan);
@@ -147,7 +70,7 @@ TEST(QuantExport, LayoutOfTheQdqGraph) {
 }
 
 TEST(QuantExport, WeightsAndBiasExactly) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   const auto pts = quant::find_quant_points(m, {});
   const QuantPlan plan = minmax_plan(m, pts, input({2, 3, 8, 8}, 2));
   const Model q = quant::export_qdq(m, plan);
@@ -179,7 +102,7 @@ TEST(QuantExport, WeightsAndBiasExactly) {
 // One 1x1 conv computed by hand: Q/DQ of the input, int8 weights, int32 bias, Q/DQ of the
 // Relu output, all with values chosen so every step is exact.
 TEST(QuantExport, HandComputedConv) {
-  Model m = named(R"(
+  Model m = named_model(R"(
 g (float[1,1,1,3] x) => (float[1,2,1,3] y)
 <float[2,1,1,1] w = {0.5, -0.25}, float[2] b = {0.1, 0.3}>
 {
@@ -235,7 +158,7 @@ double sqnr_db(std::span<const float> ref, std::span<const float> got) {
 }
 
 TEST(QuantExport, DeterministicAndCloseToFloat) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   const auto pts = quant::find_quant_points(m, {});
   const Tensor x = input({2, 3, 8, 8}, 3);
   const QuantPlan plan = minmax_plan(m, pts, x);
@@ -251,7 +174,7 @@ TEST(QuantExport, DeterministicAndCloseToFloat) {
 }
 
 TEST(QuantExport, TensorRTKeepsReluAndUsesInt8) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   quant::QuantizeOptions o;
   o.target = Target::kTensorRT;
   const auto pts = quant::find_quant_points(m, o);
@@ -268,7 +191,7 @@ TEST(QuantExport, TensorRTKeepsReluAndUsesInt8) {
 }
 
 TEST(QuantExport, OnlyLayersAndWeightsOnly) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   const auto pts = quant::find_quant_points(m, {});
   const QuantPlan plan = minmax_plan(m, pts, input({2, 3, 8, 8}, 5));
   ExportOptions eo;
@@ -304,7 +227,7 @@ std::string error_of(const Model& m, const QuantPlan& p) {
 }
 
 TEST(QuantExport, PlanModelMismatchesAreInputErrors) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   const auto pts = quant::find_quant_points(m, {});
   const QuantPlan good = minmax_plan(m, pts, input({2, 3, 8, 8}, 6));
   auto has = [](const std::string& s, const std::string& part) {
@@ -336,7 +259,7 @@ TEST(QuantExport, PlanModelMismatchesAreInputErrors) {
 
 TEST(QuantExport, OldOpsetIsRaisedTo13) {
   // Squeeze-11 takes its axes as an attribute, Squeeze-13 as an input: the converter rewrites it.
-  const Model m = named(R"(
+  const Model m = named_model(R"(
 g (float[1,2,4,4] x) => (float[3] y)
 <float[3,2,4,4] w>
 {
@@ -356,7 +279,7 @@ g (float[1,2,4,4] x) => (float[3] y)
 }
 
 TEST(QuantExport, SharedWeightGetsItsOwnDequantizeLinear) {
-  const Model m = named(R"(
+  const Model m = named_model(R"(
 g (float[1,2,4,4] x) => (float[1,2,4,4] y)
 <float[2,2,1,1] w>
 {

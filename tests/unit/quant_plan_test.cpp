@@ -252,7 +252,7 @@ TEST(QuantPlan, JsonTopLevelFieldErrors) {
             "entropy, kl)");
   EXPECT_EQ(error_after([](ojson& j) { j["weight_mode"] = "cfws-all"; }),
             "plan.json: weight_mode: unknown weight mode \"cfws-all\" (valid: per-tensor, "
-            "per-channel, cfws, cfws-auto)");
+            "per-channel, cfws, cfws-auto, gptq)");
   EXPECT_EQ(error_after([](ojson& j) { j["percentile"] = 0; }),
             "plan.json: percentile: 0 is outside (0, 100]");
   EXPECT_EQ(error_after([](ojson& j) { j["percentile"] = "99"; }),

@@ -4,6 +4,7 @@
 
 #include "repq/error.h"
 #include "repq/quant/quantize.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::test {
@@ -13,31 +14,8 @@ using quant::QuantizeOptions;
 using quant::QuantPoints;
 using quant::Target;
 
-// Nodes of ONNX text have no names: name each after its first output.
-Model named(const std::string& text) {
-  Model m = parse_onnx_text("<ir_version: 8, opset_import: [\"\" : 13]>\n" + text);
-  for (auto& n : m.graph.nodes) n.name = n.outputs.at(0);
-  return m;
-}
-
 // conv+relu, a two-conv Add with Relu, Concat, MaxPool, GlobalAveragePool, Flatten, Gemm.
-const char* kNet = R"(
-g (float[1,3,8,8] x) => (float[1,10] y)
-<float[4,3,3,3] w1, float[4] b1, float[4,4,3,3] w2, float[4] b2, float[4,4,1,1] w3,
- float[10,8] wf, float[10] bf>
-{
-  c1 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (x, w1, b1)
-  r1 = Relu (c1)
-  c2 = Conv <kernel_shape = [3,3], pads = [1,1,1,1]> (r1, w2, b2)
-  c3 = Conv <kernel_shape = [1,1]> (r1, w3)
-  s = Add (c2, c3)
-  r2 = Relu (s)
-  cat = Concat <axis = 1> (r1, r2)
-  p = MaxPool <kernel_shape = [2,2], strides = [2,2]> (cat)
-  gp = GlobalAveragePool (p)
-  f = Flatten (gp)
-  y = Gemm <transB = 1> (f, wf, bf)
-})";
+const std::string kNet = small_quant_net("1");
 
 std::vector<std::string> tensors(const QuantPoints& q) {
   std::vector<std::string> v;
@@ -62,7 +40,7 @@ std::vector<std::string> layer_names(const QuantPoints& q) {
 using Names = std::vector<std::string>;
 
 TEST(QuantPoints, OrtTargetAbsorbsRelusAndQuantizesIntegerOps) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   const QuantPoints q = quant::find_quant_points(m, {});
   EXPECT_EQ(layer_names(q), (Names{"c1", "c2", "c3", "y"}));
   // Graph order; c1 and s are not quantized themselves: their Relu outputs are.
@@ -102,7 +80,7 @@ TEST(QuantPoints, OrtTargetAbsorbsRelusAndQuantizesIntegerOps) {
 }
 
 TEST(QuantPoints, TensorRTKeepsTheRelus) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   QuantizeOptions o;
   o.target = Target::kTensorRT;
   const QuantPoints q = quant::find_quant_points(m, o);
@@ -114,7 +92,7 @@ TEST(QuantPoints, TensorRTKeepsTheRelus) {
 }
 
 TEST(QuantPoints, ExcludedNodeStaysFloatAndStopsIntegerOpsBehindIt) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   QuantizeOptions o;
   o.exclude = {"c2"};
   const QuantPoints q = quant::find_quant_points(m, o);
@@ -130,7 +108,7 @@ TEST(QuantPoints, ExcludedNodeStaysFloatAndStopsIntegerOpsBehindIt) {
 }
 
 TEST(QuantPoints, ExcludedOpTypeRelu) {
-  const Model m = named(kNet);
+  const Model m = named_model(kNet);
   QuantizeOptions o;
   o.exclude = {"Relu"};
   const QuantPoints q = quant::find_quant_points(m, o);
@@ -147,7 +125,7 @@ TEST(QuantPoints, UnknownExcludeIsAnError) {
   QuantizeOptions o;
   o.exclude = {"conv_typo"};
   try {
-    quant::find_quant_points(named(kNet), o);
+    quant::find_quant_points(named_model(kNet), o);
     FAIL() << "expected InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("'conv_typo'"), std::string::npos) << e.what();
@@ -155,7 +133,7 @@ TEST(QuantPoints, UnknownExcludeIsAnError) {
 }
 
 TEST(QuantPoints, UnsupportedLayersAreListedWithTheReason) {
-  const Model m = named(R"(
+  const Model m = named_model(R"(
 g (float[1,2,8] x, float[3,2,3,3] wdyn, float[1,2,6,6] z) => (float[1,3,6] a, float[1,3,4,4] b)
 <float[3,2,3] w1d>
 {
@@ -173,7 +151,7 @@ g (float[1,2,8] x, float[3,2,3,3] wdyn, float[1,2,6,6] z) => (float[1,3,6] a, fl
 }
 
 TEST(QuantPoints, MatMulAndGemmWeightAxesAndFloatResults) {
-  const Model m = named(R"(
+  const Model m = named_model(R"(
 g (float[2,8] x) => (float[2,4] y)
 <float[8,6] wm, float[6,4] wg, float[4] bg>
 {
@@ -194,7 +172,7 @@ g (float[2,8] x) => (float[2,4] y)
 }
 
 TEST(QuantPoints, ClipFromZeroIsAbsorbedClipToSixIsNot) {
-  const Model m = named(R"(
+  const Model m = named_model(R"(
 g (float[1,2,6,6] x) => (float[1,2,6,6] y)
 <float[2,2,1,1] w1, float[2,2,1,1] w2, float[2,2,1,1] w3, float zero = {0.0}, float six = {6.0}>
 {
@@ -215,7 +193,7 @@ g (float[1,2,6,6] x) => (float[1,2,6,6] y)
 
 TEST(QuantPoints, CfwsHalvesAreTwoLayersAndTheirAddIsQuantized) {
   // As quant::apply_cfws names them (the text syntax has no '/' in names: renamed below).
-  Model m = named(R"(
+  Model m = named_model(R"(
 g (float[1,2,6,6] x) => (float[1,2,6,6] y)
 <float[2,2,1,1] wc, float[2,2,3,3] wf, float[2] b, float[2,2,1,1] w2>
 {

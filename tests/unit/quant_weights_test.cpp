@@ -34,8 +34,9 @@ Tensor kernel(int64_t o, int64_t i, int64_t k, uint32_t seed, float centre_gain)
 
 TEST(QuantWeights, ModeNamesRoundTrip) {
   for (auto m : {quant::WeightMode::kPerTensor, quant::WeightMode::kPerChannel,
-                 quant::WeightMode::kCfws, quant::WeightMode::kCfwsAuto})
+                 quant::WeightMode::kCfws, quant::WeightMode::kCfwsAuto, quant::WeightMode::kGptq})
     EXPECT_EQ(quant::parse_weight_mode(quant::weight_mode_name(m)), m);
+  EXPECT_EQ(quant::weight_mode_name(quant::WeightMode::kGptq), "gptq");
   EXPECT_EQ(quant::weight_mode_name(quant::WeightMode::kCfwsAuto), "cfws-auto");
   try {
     quant::parse_weight_mode("per-row");

@@ -1,13 +1,16 @@
 // Partial quantization (report/fallback.h) on the bundled MobileOne with per-tensor weights,
 // which flips many predictions fully quantized (models/README.md: per-tensor W8 loses ~10
-// points): fallback_auto reaches the agreement target keeping few layers in float, the most
-// sensitive first, and the result's plan keeps exactly those layers float.
+// points): fallback_auto reaches the agreement target keeping few layers in float, chosen by
+// re-measuring candidates; the agreement it reports is recomputed here independently, and the
+// result is exactly `quantize --exclude` of the layers it kept.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "repq/error.h"
 #include "repq/calib/calibrators.h"
+#include "repq/eval/metrics.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/quant/plan.h"
 #include "repq/report/fallback.h"
@@ -36,6 +39,23 @@ quant::QuantizeOptions per_tensor() {
   return o;
 }
 
+// Top-1 agreement of `q` with the float model `f` on `ds`, in the exact integer simulation.
+double agreement(const Model& f, const Model& q, const data::Dataset& ds) {
+  Executor ef(f, ExecutorOptions{2}), eq(q, ExecutorOptions{2});
+  AgreementMeter m;
+  data::BatchReader reader(ds, 16);
+  while (auto b = reader.next())
+    m.add(ef.run({{ef.input_names().at(0), b->input}}).at(ef.output_names().at(0)),
+          eq.run({{eq.input_names().at(0), b->input}}).at(eq.output_names().at(0)));
+  return m.top1_agreement();
+}
+
+std::vector<std::string> kept_names(const FallbackResult& r) {
+  std::vector<std::string> v;
+  for (const auto& k : r.kept_float) v.push_back(k.layer);
+  return v;
+}
+
 TEST(ReportFallback, MobileOnePerTensorReachesTargetWithFewLayersFloat) {
   const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
   const data::Dataset ds = fashion(64);
@@ -47,21 +67,51 @@ TEST(ReportFallback, MobileOnePerTensorReachesTargetWithFewLayersFloat) {
   EXPECT_GE(r.agreement.back(), 0.98);
   EXPECT_GE(r.kept_float.size(), 1u);
   EXPECT_LE(r.kept_float.size(), 3u) << r.summary();
-  EXPECT_EQ(r.agreement.size(), r.kept_float.size() + 1);
-  // Kept in ranking order, the most sensitive first, each with its isolated SQNR.
-  for (size_t i = 0; i < r.kept_float.size(); ++i) {
-    EXPECT_EQ(r.kept_float[i].layer, r.ranking.at(i));
-    if (i > 0) {
-      EXPECT_LE(r.kept_float[i - 1].isolated_sqnr_db, r.kept_float[i].isolated_sqnr_db);
-    }
-  }
-  // The final plan has none of them as a quantized layer, and the QDQ model runs.
+  EXPECT_EQ(r.agreement.size(), r.logit_sqnr.size());
+  // Steps numbered 1.., each keeping one layer or two adjacent ones, the first step's best
+  // move at the top of the ranking.
+  std::set<int> steps;
   for (const auto& k : r.kept_float) {
-    EXPECT_EQ(r.result.plan.layer(k.layer), nullptr) << k.layer;
+    steps.insert(k.step);
+    EXPECT_GE(k.tried, 1);
     EXPECT_NE(r.summary().find(k.layer), std::string::npos);
+    EXPECT_EQ(r.result.plan.layer(k.layer), nullptr) << k.layer;  // float in the final plan
   }
-  Executor ex(r.result.qdq, ExecutorOptions{2});
-  EXPECT_EQ(ex.output_names().size(), 1u);
+  EXPECT_EQ(r.agreement.size(), steps.size() + 1);
+  EXPECT_EQ(*steps.begin(), 1);
+  ASSERT_FALSE(r.ranking.empty());
+  EXPECT_EQ(r.ranking.front().rfind(r.kept_float.front().layer, 0) == 0 ||
+                r.ranking.front().find(" + " + r.kept_float.front().layer) != std::string::npos,
+            true)
+      << r.ranking.front();
+  // The agreements it reports are the exact simulation's, recomputed independently.
+  EXPECT_DOUBLE_EQ(agreement(r.result.fused, r.result.qdq, ds), r.agreement.back());
+  quant::QuantizeOptions o = per_tensor();
+  const quant::QuantizeResult full = quant::quantize(m, ds, o);
+  EXPECT_DOUBLE_EQ(agreement(full.fused, full.qdq, ds), r.agreement.front());
+  // The result is `quantize --exclude` of the layers it kept.
+  o.exclude = kept_names(r);
+  EXPECT_EQ(quant::plan_to_json(quant::quantize(m, ds, o).plan), quant::plan_to_json(r.result.plan));
+}
+
+// With CFWS, a layer kept float is not split any more, which changes the statistics of the
+// tensors after it: the result is quantized afresh and still equals `quantize --exclude`.
+TEST(ReportFallback, CfwsResultEqualsQuantizeWithExclude) {
+  const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
+  const data::Dataset ds = fashion(32);
+  quant::QuantizeOptions o = per_tensor();
+  o.weights = quant::WeightMode::kCfws;
+  FallbackSearch s;
+  s.candidates = 2;
+  s.max_float = 2;
+  const FallbackResult r = fallback_auto(m, ds, o, 1.0, s);
+  ASSERT_FALSE(r.kept_float.empty()) << r.summary();
+  EXPECT_LE(r.kept_float.size(), 2u);
+  EXPECT_LE(r.trials, 2 * 2 * 2 * 2);  // <= 2 steps x (2 + 2 layers x <= 2 moves)
+  o.exclude = kept_names(r);
+  const quant::QuantizeResult q = quant::quantize(m, ds, o);
+  EXPECT_EQ(quant::plan_to_json(q.plan), quant::plan_to_json(r.result.plan));
+  EXPECT_DOUBLE_EQ(agreement(q.fused, q.qdq, ds), r.agreement.back());
 }
 
 TEST(ReportFallback, TargetAlreadyMetKeepsEverythingQuantized) {
@@ -71,6 +121,7 @@ TEST(ReportFallback, TargetAlreadyMetKeepsEverythingQuantized) {
   EXPECT_TRUE(r.reached);
   EXPECT_TRUE(r.kept_float.empty());
   EXPECT_EQ(r.agreement.size(), 1u);
+  EXPECT_EQ(r.trials, 0);
   EXPECT_THROW(fallback_auto(m, ds, per_tensor(), 1.5), InputError);
 }
 

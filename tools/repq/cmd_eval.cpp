@@ -1,5 +1,6 @@
 // repq eval: accuracy on labelled images, agreement with a reference model, speed.
 #include <cstdio>
+#include <memory>
 
 #include "commands.h"
 #include "repq/common/progress.h"
@@ -16,9 +17,18 @@ int run_eval(const EvalOptions& o) {
   const Model model = load_model(o.model);
   ExecutorOptions eo;
   eo.threads = o.flags.threads;
-  Executor ex(model, eo);
+  // Errors of a model (an op the executor lacks, a shape it refuses) name the model's file.
+  const auto executor = [&](const Model& m, const std::string& path) {
+    try {
+      return std::make_unique<Executor>(m, eo);
+    } catch (const InputError& e) {
+      throw InputError(path + ": " + e.what());
+    }
+  };
+  const std::unique_ptr<Executor> exp = executor(model, o.model);
+  Executor& ex = *exp;
   std::unique_ptr<Executor> ref;
-  if (!o.reference.empty()) ref = std::make_unique<Executor>(load_model(o.reference), eo);
+  if (!o.reference.empty()) ref = executor(load_model(o.reference), o.reference);
 
   data::DatasetOptions dopt;
   dopt.preprocess = data::Preprocess::from_args(o.flags.preprocess_args);
@@ -34,6 +44,8 @@ int run_eval(const EvalOptions& o) {
   repq::EvalOptions opts;
   opts.batch = o.flags.batch;
   opts.output = o.output;
+  opts.model_name = o.model;
+  opts.reference_name = o.reference;
   opts.progress = [&](int64_t done, int64_t) { bar.update(done); };
   const EvalResult r = evaluate(ex, ref.get(), ds, opts);
   bar.finish();

@@ -69,12 +69,23 @@ quant::QuantizeOptions make_options(const QuantizeCmdOptions& o) {
   q.percentile = o.percentile;
   q.exclude = split_list(o.exclude);
   q.fuse = !o.no_fuse;
+  q.float_stem = o.float_stem;
+  if (o.gptq_inputs != "float" && o.gptq_inputs != "quantized")
+    throw InputError("--gptq-inputs: expected float or quantized, got '" + o.gptq_inputs + "'");
+  if (!(o.gptq_damp > 0 && o.gptq_damp <= 10))
+    throw InputError("--gptq-damp must be in (0, 10], got " + std::to_string(o.gptq_damp));
+  q.gptq.quantized_inputs = o.gptq_inputs == "quantized";
+  q.gptq.damp = o.gptq_damp;
+  q.gptq.act_order = o.gptq_act_order;
+  q.gptq.clip_search = o.gptq_clip_search;
+  q.gptq.bias_correction = o.gptq_bias_correction;
   if (o.num_calib < 0) throw InputError("--num-calib must be >= 0");
   if (o.data.batch < 1) throw InputError("--batch must be at least 1");
   q.collect.batch = o.data.batch;
   q.collect.threads = o.data.threads;
   q.collect.num_samples = o.num_calib;
   q.collect.progress = !o.quiet && !o.json;
+  q.collect.model_name = o.model;  // errors on a batch: "<model>: <samples>: <problem>"
   return q;
 }
 

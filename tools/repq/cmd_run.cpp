@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <memory>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -53,20 +54,30 @@ int run_run(const RunOptions& o) {
   const Model model = load_model(o.model);
   ExecutorOptions eo;
   eo.threads = o.data.threads;
-  Executor ex(model, eo);
+  const auto named = [&](const std::string& what, auto&& f) {  // "<model>: [<what>: ]<problem>"
+    try {
+      return f();
+    } catch (const InputError& e) {
+      throw InputError(o.model + ": " + (what.empty() ? "" : what + ": ") + e.what());
+    }
+  };
+  const auto exp = named("", [&] { return std::make_unique<Executor>(model, eo); });
+  Executor& ex = *exp;
   const data::Preprocess pp = data::Preprocess::from_args(o.data.preprocess_args);
   if (o.inputs.size() != ex.input_names().size())
     throw InputError(o.model + ": the model has " + std::to_string(ex.input_names().size()) +
                      " input(s) but " + std::to_string(o.inputs.size()) + " --input given");
   std::map<std::string, Tensor> feeds;
+  std::string files;  // the input files, as errors of the model name them
   for (size_t i = 0; i < o.inputs.size(); ++i) {
     auto [name, file] = split_input(o.inputs[i], ex, i);
+    files += (files.empty() ? "" : ", ") + file;
     if (!o.output.empty() && same_file(file, o.output))
       throw InputError(o.output + ": -o names an input file; refused");
     const ValueInfo* vi = model.graph.find_value_info(name);
     feeds[name] = read_input(file, pp, vi && vi->has_shape ? vi->dims.size() : 0);
   }
-  const auto outs = ex.run(feeds);
+  const auto outs = named(files, [&] { return ex.run(feeds); });
   nlohmann::ordered_json j = {{"schema", "repq.run/1"}, {"outputs", nlohmann::ordered_json::array()}};
   for (const auto& name : ex.output_names()) {
     const Tensor& t = outs.at(name);

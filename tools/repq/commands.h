@@ -63,12 +63,16 @@ struct QuantizeCmdOptions {
   std::string calib;         // --calib DIR (required unless plan_in)
   std::string method = "minmax";  // --method preset; --act / --weights override its parts
   std::string act;           // --act minmax|percentile|mse|entropy|kl
-  std::string weights;       // --weights per-tensor|per-channel|cfws|cfws-auto
+  std::string weights;       // --weights per-tensor|per-channel|cfws|cfws-auto|gptq
   std::string target = "ort";  // --target ort|tensorrt
   double percentile = 99.99;
   std::vector<std::string> exclude;  // --exclude NAME_OR_OP (repeatable, comma lists)
   int64_t num_calib = 32;    // --num-calib (0: all)
   bool no_fuse = false;
+  bool float_stem = false;   // --float-stem (target ort: a <= 4-channel stem conv stays float)
+  std::string gptq_inputs = "float";  // --gptq-inputs float|quantized (weights gptq)
+  double gptq_damp = 0.01;            // --gptq-damp
+  bool gptq_act_order = false, gptq_clip_search = false, gptq_bias_correction = false;
   std::string plan_in, plan_out;
   std::string fallback = "none";  // --fallback none|auto
   double min_agreement = 0.99;    // --min-agreement (with --fallback auto)

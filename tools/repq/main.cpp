@@ -128,7 +128,8 @@ int main(int argc, char** argv) {
       "Preset: minmax (per-channel weights + min-max activations), percentile, mse, entropy "
       "(TensorRT-style KL, 2048 bins, calibrated on the conv output before its Relu), kl "
       "(the CFWS paper's KL on the post-Relu tensor, numerically safe), cfws (cfws-auto "
-      "weights + kl activations)");
+      "weights + kl activations), gptq (percentile activations + gptq weights with bias "
+      "correction)");
   quant_cmd->add_option("--act", quant.act,
                         "Activation calibrator, overrides the preset's: minmax, percentile, mse, "
                         "entropy (calibrates a conv+Relu on the conv output, before the Relu, as "
@@ -137,7 +138,20 @@ int main(int argc, char** argv) {
                         "keep their min-max range");
   quant_cmd->add_option("--weights", quant.weights,
                         "Weight encoding, overrides the preset's: per-tensor, per-channel, cfws "
-                        "(split every kxk conv), cfws-auto (only where it lowers the weight error)");
+                        "(split every kxk conv), cfws-auto (only where it lowers the weight error), "
+                        "gptq (per-channel, rounded with GPTQ error feedback on the calibration "
+                        "data; --gptq-* options)");
+  quant_cmd->add_option("--gptq-inputs", quant.gptq_inputs,
+                        "gptq: layer inputs from the float model (float, default) or from the "
+                        "QDQ model with the float-input GPTQ weights (quantized)");
+  quant_cmd->add_option("--gptq-damp", quant.gptq_damp,
+                        "gptq: damping added to H's diagonal, times its mean (default 0.01)");
+  quant_cmd->add_flag("--gptq-act-order", quant.gptq_act_order,
+                      "gptq: round columns in order of decreasing H diagonal");
+  quant_cmd->add_flag("--gptq-clip-search", quant.gptq_clip_search,
+                      "gptq: per-channel clip ratio minimizing the H-weighted rounding error");
+  quant_cmd->add_flag("--gptq-bias-correction", quant.gptq_bias_correction,
+                      "gptq: bias -= (Wq - W) E[x]");
   quant_cmd->add_option("--target", quant.target,
                         "ort (uint8 asymmetric activations, Relu absorbed) or tensorrt "
                         "(int8 symmetric everywhere, zero points 0)");
@@ -149,6 +163,9 @@ int main(int argc, char** argv) {
                         "Calibration samples: the first N of the sorted listing (0 = all; default 32)")
       ->check(CLI::NonNegativeNumber);
   quant_cmd->add_flag("--no-fuse", quant.no_fuse, "Do not fold branches first");
+  quant_cmd->add_flag("--float-stem", quant.float_stem,
+                      "Target ort: keep a first conv with <= 4 input channels in float (faster "
+                      "in ONNX Runtime at batch 1, slower at large batches)");
   quant_cmd->add_option("--plan-in", quant.plan_in,
                         "Use this plan (repq.plan/1 JSON) instead of calibrating");
   quant_cmd->add_option("--plan-out", quant.plan_out, "Write the plan (repq.plan/1 JSON) here");

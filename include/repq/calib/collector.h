@@ -20,6 +20,13 @@ struct CollectOptions {
   int64_t num_samples = 0;  // 0: every sample of the dataset
   int threads = 0;          // executor threads (0: all cores)
   bool progress = true;     // progress bar on a terminal
+  // The model as errors name it: an error while running a batch reads
+  // "<model_name>: <sample> | <first> .. <last> (batch of N): <problem>" (empty: "model").
+  std::string model_name;
+  // Decoded batches of pass 1 kept for pass 2, at most this many bytes (the most recent
+  // batches; the earlier ones are decoded again). A fixed budget, whatever the number of
+  // samples; 0: decode everything twice. 256 MiB holds about 440 224x224 RGB images.
+  int64_t cache_bytes = int64_t{256} << 20;
 };
 
 struct CollectResult {
@@ -28,11 +35,13 @@ struct CollectResult {
   double forward_seconds = 0;                // wall time spent in Executor::run (both passes),
                                              // minus the time inside the observer
   double stats_seconds = 0;                  // wall time inside the observer (statistics)
+  int64_t cached_batches = 0;                // pass-2 batches taken from the decode cache
   double total_seconds = 0;                  // wall time of the whole collection
 };
 
 // `tensors`: value names of `model` (graph inputs or node outputs). Throws InputError when a
-// name is not a value of the model, or for bad data (naming the file).
+// name is not a value of the model, or for bad data (naming the file); an error of the model
+// on a batch (a shape the model does not accept, ...) names the model and the batch's samples.
 CollectResult collect_stats(const Model& model, const data::Dataset& dataset,
                             const std::vector<std::string>& tensors,
                             const CollectOptions& opts = {});

@@ -16,6 +16,10 @@ struct EvalOptions {
   std::string output;
   // Called after each batch with (samples done, samples in the dataset).
   std::function<void(int64_t, int64_t)> progress;
+  // The models as errors name them (their paths): an InputError of a model on a batch reads
+  // "<model_name>: <sample> | <first> .. <last> (batch of N): <problem>", as in calibration
+  // (empty: "model" / "reference model").
+  std::string model_name, reference_name;
 };
 
 struct EvalResult {

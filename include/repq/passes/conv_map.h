@@ -38,19 +38,40 @@ struct ConvMap {
   static ConvMap identity(int64_t channels);
 };
 
+// Bounds on what a fold may allocate, checked (with overflow-checked arithmetic) before any
+// kernel is built; FuseOptions carries them (docs/hostile-inputs.md).
+struct MapLimits {
+  int64_t max_kernel_size = 64;                    // taps per spatial axis of a folded kernel
+  int64_t max_kernel_elements = int64_t{1} << 26;  // weights of a folded (or regrouped) kernel
+  int64_t max_check_elements = int64_t{1} << 24;   // one tensor of a fold's numerical check
+};
+
 // The same map with fewer groups (`groups` must divide m.groups): the kernel gains the zero
 // blocks between the old groups.
 ConvMap regroup(const ConvMap& m, int64_t groups);
 
 // a(x) + b(x) as one map. False (with `why`) when it is not exactly one convolution:
 // different strides, dilations, taps that do not line up, or output sizes that differ.
-bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why);
+// Also false when the sum's kernel would exceed `lim` or its geometry overflow int64; then
+// *over_limit (when given) is set: the caller lists such a block as a near-miss.
+bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why,
+              const MapLimits& lim = {}, bool* over_limit = nullptr);
 
 // second(first(x)) as one map. Exact when `second` has no padding (the composed conv keeps
 // first's padding; first's bias flows through every tap of second), or when `first` is a 1x1,
 // stride-1, unpadded map with zero bias (its output is zero where second pads). False (with
 // `why`) otherwise.
-bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std::string& why);
+// Limits and *over_limit as for sum_maps (a stride-2000 conv followed by a 3x3 conv would be
+// one 4003x4003 kernel).
+bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std::string& why,
+                  const MapLimits& lim = {}, bool* over_limit = nullptr);
+
+// The input [H, W] of the numerical check of a fold of `m` (docs/fuse.md): 2 * extent + 11 +
+// stride rows, 3 more columns. False (with `why`) when the arithmetic overflows or the check's
+// input (m.cin channels), output (m.cout) or widest intermediate (`widest` channels, padded)
+// would hold more than lim.max_check_elements values.
+bool fold_check_size(const ConvMap& m, int64_t widest, const MapLimits& lim,
+                     std::array<int64_t, 2>& hw, std::string& why);
 
 // "3x3 s2 g4 pads 1,1,1,1"
 std::string geometry_str(const ConvMap& m);

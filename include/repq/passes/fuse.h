@@ -22,6 +22,11 @@ struct FuseOptions {
   double tolerance = 1e-4;   // largest accepted |before - after| / max |before| per fold
   uint32_t seed = 1;         // random input of the checks (deterministic)
   int threads = 1;           // executor threads for the checks
+  // Limits against hostile models (docs/hostile-inputs.md). A fold over one is not made and
+  // is listed as a near-miss with the reason; all geometry is computed with overflow checks.
+  int64_t max_kernel_size = 64;                    // taps per spatial axis of a folded kernel
+  int64_t max_kernel_elements = int64_t{1} << 26;  // weights of a folded (or regrouped) kernel
+  int64_t max_check_elements = int64_t{1} << 24;   // one tensor of a fold's numerical check
 };
 
 struct FoldRecord {
@@ -65,7 +70,7 @@ struct FuseReport {
 // with nothing to fold is left untouched. Throws InputError for a graph it cannot index.
 FuseReport fuse_branches(Model& model, const FuseOptions& opts = {});
 // Analysis only (no check, no change): what fuse_branches would fold.
-FuseReport find_foldable_blocks(const Model& model);
+FuseReport find_foldable_blocks(const Model& model, const FuseOptions& opts = {});
 
 // Fills the "Re-parameterizable blocks" part of a `repq info` summary from
 // find_foldable_blocks().

@@ -62,6 +62,11 @@ struct LayerQuant {
   std::string cfws_of;            // CFWS halves: the original (fused) Conv's node name
   double weight_sqnr_db = 0;      // of the chosen encoding
   std::string note;               // why this encoding (cfws-auto decision, ...)
+  // GPTQ (`--weights gptq`): the chosen int8 values, in the weight's own layout (empty: round
+  // to nearest of the float weight with `scales`), and the bias-corrected float bias (empty:
+  // the model's). JSON: "qweight" (base64) and "bias_values", present only when non-empty.
+  std::vector<int8_t> qweight;
+  std::vector<float> bias_values;
 };
 
 struct FloatNode {

@@ -12,6 +12,7 @@
 #include "repq/data/dataset.h"
 #include "repq/ir/graph.h"
 #include "repq/quant/cfws_pass.h"
+#include "repq/quant/gptq.h"
 #include "repq/quant/plan.h"
 
 namespace repq::quant {
@@ -23,11 +24,17 @@ struct QuantizeOptions {
   double percentile = 99.99;
   std::vector<std::string> exclude;  // node names or op types kept in float
   bool fuse = true;                  // fold branches first (as `repq fuse`)
+  // Target ort: keep a Conv fed by a graph input with at most 4 input channels (an RGB/grey
+  // stem) in float. Off by default: measured on MobileOne-S0 in ONNX Runtime it is 5 % faster
+  // at batch 1 but 6-20 % slower at batch 8-32 (docs/calibration.md, "INT8 speed").
+  bool float_stem = false;
   calib::CollectOptions collect;
+  GptqOptions gptq;  // weights = gptq (gptq.h)
 };
 
 // `--method` presets: minmax (per-channel + minmax), percentile, mse, entropy, kl,
-// cfws (cfws-auto weights + kl activations). Throws InputError for an unknown name.
+// cfws (cfws-auto weights + kl activations), gptq (percentile activations + gptq weights with
+// bias correction). Throws InputError for an unknown name.
 void apply_method_preset(const std::string& method, QuantizeOptions& o);
 
 // The tensors to quantize and the layers, before calibration.

@@ -12,8 +12,9 @@
 
 namespace repq::quant {
 
-enum class WeightMode { kPerTensor, kPerChannel, kCfws, kCfwsAuto };
-std::string weight_mode_name(WeightMode m);           // per-tensor, per-channel, cfws, cfws-auto
+enum class WeightMode { kPerTensor, kPerChannel, kCfws, kCfwsAuto, kGptq };
+// per-tensor, per-channel, cfws, cfws-auto, gptq (per-channel scales, GPTQ rounding: gptq.h)
+std::string weight_mode_name(WeightMode m);
 WeightMode parse_weight_mode(std::string_view name);  // throws InputError listing valid names
 
 // Symmetric int8 quantization of `w` (float32, axis 0 = output channels).

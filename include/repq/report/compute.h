@@ -46,6 +46,10 @@ struct ReportOptions {
   int hist_bins = 48;       // bins of LayerRow::act_hist
   bool isolated = true;     // compute the isolated output errors
   bool cumulative = true;   // compute the cumulative errors and the model summary
+  // The cumulative pass runs the QDQ model itself with the exact integer kernels (bit-exact
+  // with ONNX Runtime's QLinearConv) instead of float_sim_model(): about 4x slower, and the
+  // measures differ only where a float sum and the integer one round to different levels.
+  bool exact = false;
 };
 
 // Quantizes `original` as `o` says (calibrating on `calib`, or with ro.plan), measures every
@@ -125,6 +129,15 @@ constexpr int kFineBins = 2048;
 // Runs the float and QDQ models of `q` over `data` (ro.num_samples, ro.batch) and measures.
 MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>& rows,
                       const data::Dataset& data, const ReportOptions& ro);
+
+// The QDQ model as float arithmetic that runs at the float model's speed (the executor's
+// QuantizeLinear / exact integer kernels are several times slower than its float Conv): each
+// activation QuantizeLinear -> DequantizeLinear pair (per-tensor) becomes Div, Clip, Add and
+// Sub of 1.5 * 2^23 (round half to even), Mul, which gives the pair's value bit for bit; the
+// DequantizeLinear of constants (int8 weights, int32 biases) become their float values. Value
+// names are kept (a DequantizeLinear output is now made by the Mul). The convs then run in
+// float on the dequantized values, as ExecutorOptions::exact_qdq = false does.
+Model float_sim_model(const Model& qdq);
 
 // Fills causes / advice of every row and Report::worst (see diagnose.cpp for the thresholds).
 void diagnose(Report& r);
