@@ -60,6 +60,7 @@ best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b < a) ? b : a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 printf "%s: float vs INT8 (repq quantize %s, %.1f s) under ONNX Runtime, %s threads, wall: best of %s medians of %s runs; ms per image\n\n" \
   "$(basename "$model")" "${qflags[*]:-defaults}" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$threads" "$repeats" "$runs"
+printf "Wall and CPU-difference columns are only meaningful on an idle machine (on a shared one see the\nsecond, interleaved table).\n\n"
 printf "| batch | float wall | INT8 wall | float / INT8 | float CPU | INT8 CPU | float / INT8 (CPU) |\n|---|---|---|---|---|---|---|\n"
 for batch in 1 32; do
   f=""; q=""

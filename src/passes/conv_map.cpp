@@ -1,6 +1,7 @@
 #include "repq/passes/conv_map.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 
 #include "repq/error.h"
@@ -145,6 +146,7 @@ bool sum_maps(const ConvMap& a, const ConvMap& b, ConvMap& out, std::string& why
       why = "mismatched padding (taps do not line up with dilation " + std::to_string(d) + ")";
       return false;
     }
+    if (width / d == std::numeric_limits<int64_t>::max()) return overflowed(why, over_limit);
     ax[k].kernel = width / d + 1;
     ax[k].dilation = ax[k].kernel > 1 ? d : 1;
     ax[k].stride = a.strides[k];
@@ -260,7 +262,7 @@ bool compose_maps(const ConvMap& first, const ConvMap& second, ConvMap& out, std
     if (ka == 1 && kb > 1) d = sadb;
     else if (kb == 1 && ka > 1) d = da;
     r.dilations[k] = d;
-    r.kernel[k] = c.add(c.mul(sadb, kb - 1), c.mul(da, ka - 1)) / std::max<int64_t>(d, 1) + 1;
+    r.kernel[k] = c.add(c.add(c.mul(sadb, kb - 1), c.mul(da, ka - 1)) / std::max<int64_t>(d, 1), 1);
     if (!c.ok || d < 1) return overflowed(why, over_limit);
     step_first[k] = ka > 1 ? da / d : 0;
     step_second[k] = kb > 1 ? sadb / d : 0;
@@ -306,7 +308,7 @@ bool fold_check_size(const ConvMap& m, int64_t widest, const MapLimits& lim, std
   std::array<int64_t, 2> padded{}, out{};
   for (int k = 0; k < 2; ++k) {
     padded[k] = c.add(hw[static_cast<size_t>(k)], c.add(m.pads[k], m.pads[k + 2]));
-    out[k] = c.sub(padded[k], c.mul(m.kernel[k] - 1, m.dilations[k])) / std::max<int64_t>(m.strides[k], 1) + 1;
+    out[k] = c.add(c.sub(padded[k], c.mul(m.kernel[k] - 1, m.dilations[k])) / std::max<int64_t>(m.strides[k], 1), 1);
   }
   const int64_t n_in = c.mul(m.cin, c.mul(hw[0], hw[1]));
   const int64_t n_out = c.mul(m.cout, c.mul(out[0], out[1]));

@@ -222,6 +222,7 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
   fr.reached = fr.agreement.back() >= min_agreement;
   if (fr.reached) {
     fr.seconds = seconds_since(t0);
+    fr.result.total_seconds = fr.seconds;
     return fr;
   }
   Score cur_fast = st.score(fr.result.qdq, /*exact=*/false);  // trials compare on this scale
@@ -360,6 +361,7 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
     fr.reached = s.agreement() >= min_agreement;
   }
   fr.seconds = seconds_since(t0);
+  fr.result.total_seconds = fr.seconds;  // the whole search, for the CLI's time line
   return fr;
 }
 

@@ -287,5 +287,37 @@ g (float[N,3,8,8] input) => (float y) { y = Erf (input) })", erf);
   EXPECT_FALSE(fs::exists(tmp.file("y.npy")));
 }
 
+// A 3x3 conv of stride S then a 3x3 conv fold into one kernel of 2S+3 taps per axis: over
+// --max-kernel (default 64) the chain is left alone and listed, quickly (S = 2000 took 10 s and
+// 1 GB before the limit).
+TEST_F(Hostile, FuseLeavesHugeComposedKernelsUnfolded) {
+  const auto chain = [&](const std::string& stride) {
+    const std::string path = tmp.file("chain" + stride + ".onnx");
+    test::write_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[1,1,9000,9000] x) => (float z) <float[1,1,3,3] a, float[1,1,3,3] b>
+{
+  m = Conv <kernel_shape = [3,3], strides = [)" + stride + "," + stride + R"(]> (x, a)
+  z = Conv <kernel_shape = [3,3]> (m, b)
+})", path);
+    return path;
+  };
+  const std::string big = chain("2000"), small = chain("1");
+  auto r = test::run_repq({"fuse", big, "-o", tmp.file("f.onnx")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Folded 0 blocks"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'z' after 'm': the composed kernel would be 4003x4003, over the limit of 64 taps per "
+                       "axis"),
+            std::string::npos)
+      << r.out;
+  EXPECT_LT(fs::file_size(tmp.file("f.onnx")), 1000u);
+  // 1 + 2 + 2 = 5 taps: folded by default, not with --max-kernel 4.
+  r = test::run_repq({"fuse", small, "--dry-run"});
+  EXPECT_NE(r.out.find("Would fold 1 block"), std::string::npos) << r.out;
+  r = test::run_repq({"fuse", small, "--dry-run", "--max-kernel", "4"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("the composed kernel would be 5x5, over the limit of 4 taps per axis"), std::string::npos)
+      << r.out;
+}
+
 }  // namespace
 }  // namespace repq

@@ -78,6 +78,15 @@ g (float[1,1,8,8] x) => (float z) <float[1,1,1,1] a, float[1,1,1,1] b>
 })");
   EXPECT_TRUE(c.report.folds.empty());
   EXPECT_NE(c.reasons.find("geometry overflows int64"), std::string::npos) << c.reasons;
+  // (2^63 - 2) * (2 - 1) + 1 * (2 - 1) = 2^63 - 1 fits, but the kernel would be one more tap.
+  const Outcome e = fuse_only(R"(
+g (float[1,1,8,8] x) => (float z) <float[1,1,2,1] a, float[1,1,2,1] b>
+{
+  m = Conv <kernel_shape = [2,1], strides = [9223372036854775806,1]> (x, a)
+  z = Conv <kernel_shape = [2,1]> (m, b)
+})");
+  EXPECT_TRUE(e.report.folds.empty());
+  EXPECT_NE(e.reasons.find("geometry overflows int64"), std::string::npos) << e.reasons;
   // Pads near int64's maximum in a summed block.
   const Outcome d = fuse_only(R"(
 g (float[1,1,8,8] x) => (float z) <float[1,1,3,3] a, float[1,1,3,3] b>

@@ -21,6 +21,7 @@ int run_fuse(const FuseCmdOptions& o) {
   fo.apply = !o.dry_run;
   fo.tolerance = o.tolerance;
   fo.threads = o.threads;
+  fo.max_kernel_size = o.max_kernel_size;
   FuseReport rep = fuse_branches(model, fo);
   rep.path = o.model;
   if (!o.dry_run) save_model(model, o.output);

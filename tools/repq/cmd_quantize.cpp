@@ -78,7 +78,7 @@ quant::QuantizeOptions make_options(const QuantizeCmdOptions& o) {
   q.gptq.damp = o.gptq_damp;
   q.gptq.act_order = o.gptq_act_order;
   q.gptq.clip_search = o.gptq_clip_search;
-  q.gptq.bias_correction = o.gptq_bias_correction;
+  if (o.gptq_bias_correction) q.gptq.bias_correction = true;  // the gptq preset sets it too
   if (o.num_calib < 0) throw InputError("--num-calib must be >= 0");
   if (o.data.batch < 1) throw InputError("--batch must be at least 1");
   q.collect.batch = o.data.batch;

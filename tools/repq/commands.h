@@ -53,6 +53,7 @@ struct FuseCmdOptions {
   bool json = false;
   double tolerance = 1e-4;  // relative, per fold
   int threads = 1;
+  int64_t max_kernel_size = 64;  // FuseOptions::max_kernel_size (taps per axis of a fold)
 };
 int run_fuse(const FuseCmdOptions& o);
 

@@ -113,6 +113,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   fuse_cmd->add_option("--threads", fuse.threads, "Threads for the checks (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  fuse_cmd->add_option("--max-kernel", fuse.max_kernel_size,
+                       "Largest folded kernel in taps per axis (default 64); a larger fold is "
+                       "listed as not folded")
+      ->check(CLI::PositiveNumber);
 
   repq::cli::QuantizeCmdOptions quant;
   auto* quant_cmd = app.add_subcommand(
