@@ -90,4 +90,15 @@ Tensor batch_rows(const Tensor& x, int64_t from, int64_t n) {
   return Tensor::from_vector<float>(s, v);
 }
 
+data::Dataset fashion_calib(int64_t limit) {
+  data::DatasetOptions o;
+  o.preprocess = data::Preprocess::from_preset("none");
+  o.preprocess.set("color", "grey");
+  o.preprocess.set("mean", "0.2860");
+  o.preprocess.set("std", "0.3530");
+  o.limit = limit;
+  o.threads = 2;
+  return data::Dataset::open(source_dir() + "/models/data/fashion_mnist/calib", o);
+}
+
 }  // namespace repq::test

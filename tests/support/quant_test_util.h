@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "repq/data/dataset.h"
 #include "repq/ir/graph.h"
 #include "repq/quant/quantize.h"
 
@@ -25,6 +26,11 @@ std::string small_quant_net(const std::string& batch, int c = 4);
 // layer's weight axis ("per-channel").
 quant::QuantPlan minmax_plan(const Model& m, const quant::QuantPoints& pts, const Tensor& x,
                              quant::Target target = quant::Target::kOrt);
+
+// The first `limit` images of the bundled Fashion-MNIST calibration folder
+// (models/data/fashion_mnist/calib) with the models' preprocessing (grey, /255, mean 0.2860,
+// std 0.3530), read with 2 threads.
+data::Dataset fashion_calib(int64_t limit);
 
 // Rows [from, from + n) of a float32 batch.
 Tensor batch_rows(const Tensor& x, int64_t from, int64_t n);

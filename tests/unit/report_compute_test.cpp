@@ -10,6 +10,7 @@
 #include "repq/eval/metrics.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/report/compute.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::report {
@@ -253,14 +254,7 @@ namespace {
 // --plan-in: a stored plan gives the same report as calibrating again (same data).
 TEST(ReportCompute, StoredPlanGivesTheSameReport) {
   const Model m = load_model(test::source_dir() + "/models/repvgg_l2/repvgg_l2.train.onnx");
-  data::DatasetOptions d;
-  d.preprocess = data::Preprocess::from_preset("none");
-  d.preprocess.set("color", "grey");
-  d.preprocess.set("mean", "0.2860");
-  d.preprocess.set("std", "0.3530");
-  d.limit = 16;
-  d.threads = 2;
-  const data::Dataset ds = data::Dataset::open(test::source_dir() + "/models/data/fashion_mnist/calib", d);
+  const data::Dataset ds = test::fashion_calib(16);
   quant::QuantizeOptions o;
   o.collect.progress = false;
   o.collect.threads = 2;

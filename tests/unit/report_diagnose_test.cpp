@@ -8,6 +8,7 @@
 
 #include "repq/ir/onnx_io.h"
 #include "repq/report/compute.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::report {
@@ -152,23 +153,12 @@ TEST(ReportDiagnose, EachCauseAtItsThreshold) {
   EXPECT_EQ(rep.worst.front(), 6);
 }
 
-data::Dataset fashion(int64_t limit) {
-  data::DatasetOptions o;
-  o.preprocess = data::Preprocess::from_preset("none");
-  o.preprocess.set("color", "grey");
-  o.preprocess.set("mean", "0.2860");
-  o.preprocess.set("std", "0.3530");
-  o.limit = limit;
-  o.threads = 2;
-  return data::Dataset::open(models() + "data/fashion_mnist/calib", o);
-}
-
 // MobileOne (train form), per-tensor weights: the stem's dead channel 15 makes a depthwise
 // weight of 60.2 (71x the median channel, models/README.md); the report finds the dead
 // input channel, names the cause and advises per-channel weights; it ranks that layer worst.
 TEST(ReportDiagnose, MobileOneDeadStemChannelIsFoundAndDiagnosed) {
   const Model m = load_model(models() + "mobileone/mobileone.train.onnx");
-  const data::Dataset ds = fashion(32);
+  const data::Dataset ds = test::fashion_calib(32);
   quant::QuantizeOptions o;
   o.weights = quant::WeightMode::kPerTensor;
   o.collect.progress = false;

@@ -15,21 +15,11 @@
 #include "repq/quant/plan.h"
 #include "repq/report/fallback.h"
 #include "repq/runtime/executor.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::report {
 namespace {
-
-data::Dataset fashion(int64_t limit) {
-  data::DatasetOptions o;
-  o.preprocess = data::Preprocess::from_preset("none");
-  o.preprocess.set("color", "grey");
-  o.preprocess.set("mean", "0.2860");
-  o.preprocess.set("std", "0.3530");
-  o.limit = limit;
-  o.threads = 2;
-  return data::Dataset::open(test::source_dir() + "/models/data/fashion_mnist/calib", o);
-}
 
 quant::QuantizeOptions per_tensor() {
   quant::QuantizeOptions o;
@@ -58,7 +48,7 @@ std::vector<std::string> kept_names(const FallbackResult& r) {
 
 TEST(ReportFallback, MobileOnePerTensorReachesTargetWithFewLayersFloat) {
   const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
-  const data::Dataset ds = fashion(64);
+  const data::Dataset ds = test::fashion_calib(64);
   const FallbackResult r = fallback_auto(m, ds, per_tensor(), 0.98);
   ASSERT_FALSE(r.agreement.empty());
   EXPECT_EQ(r.samples, 64);
@@ -108,7 +98,7 @@ TEST(ReportFallback, MobileOnePerTensorReachesTargetWithFewLayersFloat) {
 // tensors after it: the result is quantized afresh and still equals `quantize --exclude`.
 TEST(ReportFallback, CfwsResultEqualsQuantizeWithExclude) {
   const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
-  const data::Dataset ds = fashion(128);
+  const data::Dataset ds = test::fashion_calib(128);
   quant::QuantizeOptions o = per_tensor();
   o.weights = quant::WeightMode::kCfws;
   o.act = calib::Method::kMinMax;
@@ -132,7 +122,7 @@ TEST(ReportFallback, CfwsResultEqualsQuantizeWithExclude) {
 
 TEST(ReportFallback, TargetAlreadyMetKeepsEverythingQuantized) {
   const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
-  const data::Dataset ds = fashion(16);
+  const data::Dataset ds = test::fashion_calib(16);
   const FallbackResult r = fallback_auto(m, ds, per_tensor(), 0.0);
   EXPECT_TRUE(r.reached);
   EXPECT_TRUE(r.kept_float.empty());
@@ -146,7 +136,7 @@ TEST(ReportFallback, TargetAlreadyMetKeepsEverythingQuantized) {
 // halves get min-max parameters (pipeline_points / pipeline_plan), and calib_samples matches.
 TEST(ReportFallback, PlanEqualsQuantizePlanForEachMethod) {
   const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
-  const data::Dataset ds = fashion(8);
+  const data::Dataset ds = test::fashion_calib(8);
   for (const calib::Method method : {calib::Method::kMinMax, calib::Method::kPercentile,
                                      calib::Method::kEntropy, calib::Method::kKl}) {
     quant::QuantizeOptions o = per_tensor();

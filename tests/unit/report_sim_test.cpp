@@ -10,6 +10,7 @@
 #include "repq/ir/onnx_io.h"
 #include "repq/report/compute.h"
 #include "repq/runtime/executor.h"
+#include "support/quant_test_util.h"
 #include "support/test_util.h"
 
 namespace repq::report {
@@ -53,20 +54,9 @@ TEST(ReportSim, QuantizePairByHand) {
   }
 }
 
-data::Dataset fashion(int64_t limit) {
-  data::DatasetOptions o;
-  o.preprocess = data::Preprocess::from_preset("none");
-  o.preprocess.set("color", "grey");
-  o.preprocess.set("mean", "0.2860");
-  o.preprocess.set("std", "0.3530");
-  o.limit = limit;
-  o.threads = 2;
-  return data::Dataset::open(test::source_dir() + "/models/data/fashion_mnist/calib", o);
-}
-
 TEST(ReportSim, MobileOneEqualsTheFloatPathOfTheQdqModel) {
   const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
-  const data::Dataset ds = fashion(8);
+  const data::Dataset ds = test::fashion_calib(8);
   quant::QuantizeOptions o;
   o.act = calib::Method::kPercentile;
   o.collect.progress = false;
