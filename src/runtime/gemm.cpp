@@ -10,29 +10,10 @@
 #include <Eigen/Core>
 
 namespace repq::runtime {
+
+#include "runtime/gemm_eigen_body.inc"
+
 namespace {
-
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MutMap = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-template <class A, class B>
-void product(const A& a, const B& b, float alpha, float beta, MutMap& c) {
-  if (beta == 0.0f) {
-    if (alpha == 1.0f) {
-      c.noalias() = a * b;
-    } else {
-      c.noalias() = alpha * (a * b);
-    }
-  } else {
-    if (beta != 1.0f) c *= beta;
-    if (alpha == 1.0f) {
-      c.noalias() += a * b;
-    } else {
-      c.noalias() += alpha * (a * b);
-    }
-  }
-}
 
 std::atomic<bool>& avx512_switch() {
   static std::atomic<bool> on{sgemm_avx512_available() && std::getenv("REPQ_NO_AVX512") == nullptr};
@@ -64,17 +45,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     sgemm_avx512(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  const ConstMap am(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
-  const ConstMap bm(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) {
-    product(am, bm, alpha, beta, cm);
-  } else if (trans_a && !trans_b) {
-    product(am.transpose(), bm, alpha, beta, cm);
-  } else if (!trans_a && trans_b) {
-    product(am, bm.transpose(), alpha, beta, cm);
-  } else {
-    product(am.transpose(), bm.transpose(), alpha, beta, cm);
-  }
+  eigen_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 GemmSplit plan_gemm_split(int64_t m, int64_t n, int64_t k) {

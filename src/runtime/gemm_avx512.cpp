@@ -48,31 +48,8 @@
 #include <Eigen/Core>
 
 namespace repq::runtime {
-namespace {
 
-using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-using MutMap = Eigen::Map<RowMat, Eigen::Unaligned, Eigen::OuterStride<>>;
-
-template <class A, class B>
-void product512(const A& a, const B& b, float alpha, float beta, MutMap& c) {
-  if (beta == 0.0f) {
-    if (alpha == 1.0f) {
-      c.noalias() = a * b;
-    } else {
-      c.noalias() = alpha * (a * b);
-    }
-  } else {
-    if (beta != 1.0f) c *= beta;
-    if (alpha == 1.0f) {
-      c.noalias() += a * b;
-    } else {
-      c.noalias() += alpha * (a * b);
-    }
-  }
-}
-
-}  // namespace
+#include "runtime/gemm_eigen_body.inc"
 
 bool sgemm_avx512_available() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
@@ -83,18 +60,7 @@ bool sgemm_avx512_available() {
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                   int64_t ldc) {
-  MutMap cm(c, m, n, Eigen::OuterStride<>(ldc));
-  const ConstMap am(a, trans_a ? k : m, trans_a ? m : k, Eigen::OuterStride<>(lda));
-  const ConstMap bm(b, trans_b ? n : k, trans_b ? k : n, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) {
-    product512(am, bm, alpha, beta, cm);
-  } else if (trans_a && !trans_b) {
-    product512(am.transpose(), bm, alpha, beta, cm);
-  } else if (!trans_a && trans_b) {
-    product512(am, bm.transpose(), alpha, beta, cm);
-  } else {
-    product512(am.transpose(), bm.transpose(), alpha, beta, cm);
-  }
+  eigen_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 }  // namespace repq::runtime
