@@ -13,12 +13,9 @@
 #include <map>
 #include <set>
 
-#include "repq/calib/collector.h"
+#include "fallback_stepper.h"
 #include "repq/error.h"
-#include "repq/eval/metrics.h"
-#include "repq/passes/fuse.h"
 #include "repq/report/compute.h"
-#include "repq/runtime/executor.h"
 
 namespace repq::report {
 
@@ -30,135 +27,8 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-// As quantize()'s summary line.
-std::string fuse_step(Model& m, int threads) {
-  FuseOptions fo;
-  fo.threads = threads <= 0 ? 1 : threads;
-  const FuseReport rep = fuse_branches(m, fo);
-  size_t applied = 0;
-  for (const auto& f : rep.folds) applied += f.applied ? 1 : 0;
-  if (rep.folds.empty()) return "";
-  return "folded " + std::to_string(applied) + " block" + (applied == 1 ? "" : "s") + " (graph " +
-         std::to_string(rep.nodes_before) + " -> " + std::to_string(rep.nodes_after) + " nodes)";
-}
-
-// How close a partial model is to float on the calibration samples.
-struct Score {
-  int64_t agree = 0, count = 0;
-  double sqnr = -1e300;  // logits against float, pooled over every value (dB)
-  double agreement() const { return count ? static_cast<double>(agree) / static_cast<double>(count) : 0.0; }
-  bool better_than(const Score& o) const {
-    return agree != o.agree ? agree > o.agree : sqnr > o.sqnr;
-  }
-};
-
-// Inputs kept in memory up to this size (the trials run them many times); beyond, re-read.
-constexpr size_t kMaxCachedBytes = size_t{1} << 30;
-
-class Stepper {
- public:
-  Stepper(const Model& model, const data::Dataset& calib, const quant::QuantizeOptions& o)
-      : calib_(calib), o_(o), base_(model) {
-    if (o.fuse) fuse_summary_ = fuse_step(base_, o.collect.threads);
-  }
-
-  quant::QuantizeResult run(const std::vector<std::string>& exclude) {
-    quant::QuantizeOptions so = o_;
-    so.exclude = exclude;
-    quant::QuantizeResult r;
-    r.fused = base_;
-    r.fuse_summary = fuse_summary_;
-    r.cfws = quant::apply_cfws(r.fused, so.weights, so.exclude);
-    const quant::QuantPoints pts = quant::pipeline_points(r.fused, so);
-    std::vector<std::string> missing;
-    for (const auto& t : pts.stats_tensors())
-      if (!stats_.count(t)) missing.push_back(t);
-    if (!missing.empty()) {
-      calib::CollectResult c = calib::collect_stats(r.fused, calib_, missing, so.collect);
-      for (auto& [name, s] : c.stats) stats_[name] = std::move(s);
-      r.forward_seconds = c.forward_seconds;
-      samples_ = c.samples;
-    }
-    r.plan = quant::pipeline_plan(r.fused, pts, stats_, so, samples_);
-    r.qdq = quant::export_qdq(r.fused, r.plan);
-    return r;
-  }
-
-  // Top-1 agreement and logit SQNR of `qdq` against the float model on the calibration
-  // samples, in the exact integer simulation.
-  // exact: the QDQ model in the exact integer simulation (what ONNX Runtime computes); else
-  // float_sim_model() of it (several times faster; differs only where sums round differently).
-  Score score(const Model& qdq, bool exact) {
-    ExecutorOptions eo{o_.collect.threads};
-    eo.exact_qdq = true;
-    if (ref_.empty()) {
-      Executor fl(base_, eo);
-      for_batches([&](const Tensor& x) { ref_.push_back(fl.run({{fl.input_names().at(0), x}}).at(fl.output_names().at(0))); });
-    }
-    Executor qx(exact ? qdq : float_sim_model(qdq), eo);
-    AgreementMeter m;
-    ErrorSums e;
-    size_t b = 0;
-    for_batches([&](const Tensor& x) {
-      const Tensor& ref = ref_.at(b++);
-      const Tensor y = qx.run({{qx.input_names().at(0), x}}).at(qx.output_names().at(0));
-      m.add(ref, y);
-      if (y.numel() == ref.numel() && y.dtype() == DType::kFloat32 && ref.dtype() == DType::kFloat32)
-        e.add(ref.data<float>(), y.data<float>(), static_cast<size_t>(y.numel()));
-    });
-    Score s;
-    s.count = m.count();
-    s.agree = std::llround(m.top1_agreement() * static_cast<double>(s.count));
-    s.sqnr = e.sqnr_db();
-    if (!std::isfinite(s.sqnr)) s.sqnr = std::isnan(s.sqnr) ? -1e300 : s.sqnr;
-    return s;
-  }
-
- private:
-  template <class F>
-  void for_batches(F&& f) {
-    if (cached_) {
-      for (const Tensor& x : inputs_) f(x);
-      return;
-    }
-    data::BatchReader reader(calib_, std::max<int64_t>(1, o_.collect.batch));
-    int64_t done = 0;
-    size_t bytes = 0;
-    bool fits = true;
-    const int64_t limit = o_.collect.num_samples;
-    while (auto batch = reader.next()) {
-      Tensor x = batch->input;
-      int64_t n = x.dim(0);
-      if (limit > 0 && done + n > limit) {
-        n = limit - done;
-        Shape s = x.shape();
-        s[0] = n;
-        Tensor y(x.dtype(), s);
-        std::copy_n(x.raw(), y.nbytes(), y.mutable_raw());
-        x = y;
-      }
-      if (n <= 0) break;
-      f(x);
-      bytes += x.nbytes();
-      fits = fits && bytes <= kMaxCachedBytes;
-      if (fits) inputs_.push_back(x);
-      done += n;
-      if (limit > 0 && done >= limit) break;
-    }
-    cached_ = fits;
-    if (!fits) inputs_.clear();
-  }
-
-  const data::Dataset& calib_;
-  quant::QuantizeOptions o_;
-  Model base_;
-  std::string fuse_summary_;
-  std::map<std::string, calib::TensorStats> stats_;
-  int64_t samples_ = 0;  // per collection pass (the same data every step)
-  std::vector<Tensor> ref_;     // float logits per batch
-  std::vector<Tensor> inputs_;  // the batches, when they fit
-  bool cached_ = false;
-};
+using detail::Score;
+using detail::Stepper;
 
 // Isolated output SQNR of every row of the fully quantized model (for the reasons printed).
 std::map<std::string, double> isolated_sqnr(const quant::QuantizeResult& q, const data::Dataset& calib,
@@ -178,7 +48,55 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// The trials reuse statistics that are exact only when excluding a layer changes nothing but
+// the plan. Two cases quantize afresh with the chosen exclusions, so the result always equals
+// `repq quantize --exclude`, and re-measure the last step:
+//  * CFWS: a layer kept float is not split any more, which changes the float values after it
+//    by rounding (the cached statistics came from graphs that split it);
+//  * GPTQ with quantized inputs: H depends on the other layers' quantization (the trials used
+//    the float-input H).
+void requantize_if_needed(FallbackResult& fr, const Model& model, const data::Dataset& calib,
+                          const quant::QuantizeOptions& o, const std::vector<std::string>& exclude,
+                          const std::set<std::string>& split_nodes, double ratio) {
+  const bool split = std::any_of(fr.kept_float.begin(), fr.kept_float.end(),
+                                 [&](const FallbackLayer& k) { return split_nodes.count(k.layer) > 0; });
+  const bool gptq_q = o.weights == quant::WeightMode::kGptq && o.gptq.quantized_inputs;
+  if (!split && !gptq_q) return;
+  quant::QuantizeOptions so = o;
+  so.exclude = exclude;
+  fr.result = quant::quantize(model, calib, so);
+  Stepper check(model, calib, o);
+  const Score s = check.score(fr.result.qdq, /*exact=*/true, ratio);
+  fr.agreement.back() = s.agreement();
+  fr.logit_sqnr.back() = s.sqnr;
+  fr.kl.back() = s.kl;
+  fr.margin_agreement.back() = s.strict_agreement();
+  for (auto& k : fr.kept_float)
+    if (k.step == static_cast<int>(fr.agreement.size()) - 1) {
+      k.agreement_after = s.agreement();
+      k.logit_sqnr_after = s.sqnr;
+    }
+  fr.reached = s.strict_agreement() >= fr.min_agreement;
+}
+
 }  // namespace
+
+const char* criterion_name(FallbackCriterion c) {
+  switch (c) {
+    case FallbackCriterion::kAgreement: return "agreement";
+    case FallbackCriterion::kSqnr: return "sqnr";
+    case FallbackCriterion::kKl: return "kl";
+    case FallbackCriterion::kMargin: return "margin";
+  }
+  return "?";
+}
+
+FallbackCriterion parse_criterion(const std::string& name) {
+  for (const FallbackCriterion c : {FallbackCriterion::kAgreement, FallbackCriterion::kSqnr,
+                                    FallbackCriterion::kKl, FallbackCriterion::kMargin})
+    if (name == criterion_name(c)) return c;
+  throw InputError("--fallback-criterion: expected agreement, sqnr, kl or margin, got '" + name + "'");
+}
 
 std::string FallbackLayer::reason() const {
   return (with.empty() ? "" : "with " + with + ", the activation between them float; ") + "isolated output SQNR " + fmt("%.1f", isolated_sqnr_db) + " dB; in float: agreement " +
@@ -192,7 +110,12 @@ std::string FallbackResult::summary() const {
   std::string s = "fallback auto: top-1 agreement with float on " + std::to_string(samples) +
                   " calibration samples " + fmt("%.4f", agreement.empty() ? 0.0 : agreement.front()) +
                   " fully quantized (logit SQNR " + fmt("%.1f", logit_sqnr.empty() ? 0.0 : logit_sqnr.front()) +
-                  " dB), target " + fmt("%.4f", min_agreement) + "\n";
+                  " dB), target " + fmt("%.4f", min_agreement) +
+                  (margin_ratio > 0 ? " of samples keeping the float top-1 with >= " +
+                                          fmt("%.2f", margin_ratio) + " of its margin (now " +
+                                          fmt("%.4f", margin_agreement.empty() ? 0.0 : margin_agreement.front()) + ")"
+                                    : std::string()) +
+                  ", moves chosen by " + criterion_name(criterion) + "\n";
   if (kept_float.empty()) return s + (reached ? "  no layer kept in float\n" : "  no layer could be kept in float\n");
   for (const auto& k : kept_float)
     s += "  kept in float: " + k.layer + " (" + k.reason() + ")\n";
@@ -209,23 +132,35 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
                              const FallbackSearch& search) {
   if (!(min_agreement >= 0.0 && min_agreement <= 1.0))
     throw InputError("--min-agreement: " + fmt("%g", min_agreement) + " is not in [0, 1]");
+  if (!(search.margin_ratio >= 0.0 && search.margin_ratio <= 1.0))
+    throw InputError("--fallback-margin: " + fmt("%g", search.margin_ratio) + " is not in [0, 1]");
   const auto t0 = std::chrono::steady_clock::now();
   FallbackResult fr;
   fr.min_agreement = min_agreement;
   Stepper st(model, calib, o);
   std::vector<std::string> exclude = o.exclude;
   fr.result = st.run(exclude);
-  Score cur = st.score(fr.result.qdq, /*exact=*/true);
+  const FallbackCriterion crit = search.criterion;
+  const double ratio = search.margin_ratio;
+  fr.criterion = crit;
+  fr.margin_ratio = ratio;
+  const auto push_step = [&fr](const Score& s) {
+    fr.agreement.push_back(s.agreement());
+    fr.logit_sqnr.push_back(s.sqnr);
+    fr.kl.push_back(s.kl);
+    fr.margin_agreement.push_back(s.strict_agreement());
+  };
+  Score cur = st.score(fr.result.qdq, /*exact=*/true, ratio);
   fr.samples = cur.count;
-  fr.agreement.push_back(cur.agreement());
-  fr.logit_sqnr.push_back(cur.sqnr);
-  fr.reached = fr.agreement.back() >= min_agreement;
+  push_step(cur);
+  fr.reached = cur.strict_agreement() >= min_agreement;
   if (fr.reached) {
+    requantize_if_needed(fr, model, calib, o, exclude, {}, ratio);
     fr.seconds = seconds_since(t0);
     fr.result.total_seconds = fr.seconds;
     return fr;
   }
-  Score cur_fast = st.score(fr.result.qdq, /*exact=*/false);  // trials compare on this scale
+  Score cur_fast = st.score(fr.result.qdq, /*exact=*/false, ratio);  // trials compare on this scale
 
   const std::map<std::string, double> iso = isolated_sqnr(fr.result, calib, o);
   const auto iso_of = [&](const std::string& name) {
@@ -299,24 +234,26 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
     for (const auto& mv : cands) {
       std::vector<std::string> ex = exclude;
       ex.insert(ex.end(), mv.begin(), mv.end());
-      const Score sc = st.score(st.run(ex).qdq, /*exact=*/false);
+      const Score sc = st.score(st.run(ex).qdq, /*exact=*/false, ratio);
       ++fr.trials;
-      last_gain[key(mv)] = {sc.agree - cur_fast.agree, sc.sqnr - cur_fast.sqnr};
+      last_gain[key(mv)] = crit == FallbackCriterion::kAgreement
+                               ? std::pair<int64_t, double>{sc.agree - cur_fast.agree, sc.sqnr - cur_fast.sqnr}
+                               : std::pair<int64_t, double>{0, sc.value(crit) - cur_fast.value(crit)};
       tried.emplace_back(key(mv), sc);
       spdlog::debug("fallback: try {} in float: agreement {:.4f}, logit SQNR {:.2f} dB", key(mv), sc.agreement(), sc.sqnr);
-      if (best.empty() || sc.better_than(best_score)) {
+      if (best.empty() || sc.better_than(best_score, crit)) {
         best = mv;
         best_score = sc;
       }
     }
     if (fr.kept_float.empty()) {  // the moves tried at the first step, best first
       std::stable_sort(tried.begin(), tried.end(),
-                       [](const auto& a, const auto& b) { return a.second.better_than(b.second); });
+                       [crit](const auto& a, const auto& b) { return a.second.better_than(b.second, crit); });
       for (const auto& t : tried) fr.ranking.push_back(t.first);
     }
     exclude.insert(exclude.end(), best.begin(), best.end());
     fr.result = st.run(exclude);
-    const Score exact = st.score(fr.result.qdq, /*exact=*/true);
+    const Score exact = st.score(fr.result.qdq, /*exact=*/true, ratio);
     for (const auto& name : best) {
       FallbackLayer k;
       k.layer = name;
@@ -334,32 +271,13 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
     }
     cur = exact;
     cur_fast = best_score;
-    fr.agreement.push_back(cur.agreement());
-    fr.logit_sqnr.push_back(cur.sqnr);
-    if (cur.agreement() >= min_agreement) {
+    push_step(cur);
+    if (cur.strict_agreement() >= min_agreement) {
       fr.reached = true;
       break;
     }
   }
-  // With CFWS splits the cached statistics came from graphs that split layers now kept float
-  // (float values downstream differ by rounding): quantize afresh, as `repq quantize --exclude`.
-  const bool split = std::any_of(fr.kept_float.begin(), fr.kept_float.end(),
-                                 [&](const FallbackLayer& k) { return split_nodes.count(k.layer) > 0; });
-  if (split) {
-    quant::QuantizeOptions so = o;
-    so.exclude = exclude;
-    fr.result = quant::quantize(model, calib, so);
-    Stepper check(model, calib, o);
-    const Score s = check.score(fr.result.qdq, /*exact=*/true);
-    fr.agreement.back() = s.agreement();
-    fr.logit_sqnr.back() = s.sqnr;
-    for (auto& k : fr.kept_float)
-      if (k.step == static_cast<int>(fr.agreement.size()) - 1) {
-        k.agreement_after = s.agreement();
-        k.logit_sqnr_after = s.sqnr;
-      }
-    fr.reached = s.agreement() >= min_agreement;
-  }
+  requantize_if_needed(fr, model, calib, o, exclude, split_nodes, ratio);
   fr.seconds = seconds_since(t0);
   fr.result.total_seconds = fr.seconds;  // the whole search, for the CLI's time line
   return fr;

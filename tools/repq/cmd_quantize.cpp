@@ -115,11 +115,14 @@ ordered_json fallback_json(const report::FallbackResult* fb) {
     kept.push_back({{"layer", k.layer}, {"with", k.with.empty() ? ordered_json(nullptr) : ordered_json(k.with)},
                     {"step", k.step}, {"isolated_sqnr_db", num(k.isolated_sqnr_db)},
                     {"agreement_after", k.agreement_after}, {"logit_sqnr_after", num(k.logit_sqnr_after)}});
-  ordered_json sqnr = ordered_json::array();
+  ordered_json sqnr = ordered_json::array(), kl = ordered_json::array();
   for (double v : fb->logit_sqnr) sqnr.push_back(num(v));
+  for (double v : fb->kl) kl.push_back(num(v));
   return {{"min_agreement", fb->min_agreement}, {"reached", fb->reached},
           {"samples", fb->samples}, {"agreement", fb->agreement}, {"logit_sqnr", sqnr},
-          {"trials", fb->trials}, {"seconds", fb->seconds}, {"kept_float", kept}};
+          {"trials", fb->trials}, {"seconds", fb->seconds}, {"kept_float", kept},
+          {"criterion", report::criterion_name(fb->criterion)}, {"margin_ratio", fb->margin_ratio},
+          {"margin_agreement", fb->margin_agreement}, {"kl", kl}};
 }
 
 ordered_json summary_json(const QuantizeCmdOptions& o, const quant::QuantizeResult& r,
@@ -240,8 +243,12 @@ int run_quantize(const QuantizeCmdOptions& o) {
     const data::Dataset calib = open_calib(o, model);
     images = static_cast<int64_t>(calib.size());
     if (fallback) {
+      report::FallbackSearch search;
+      search.criterion = report::parse_criterion(o.fallback_criterion);
+      search.margin_ratio = o.fallback_margin;
+      search.candidates = o.fallback_candidates;
       fb = std::make_unique<report::FallbackResult>(naming_model(
-          o.model, [&] { return report::fallback_auto(model, calib, q, o.min_agreement); }));
+          o.model, [&] { return report::fallback_auto(model, calib, q, o.min_agreement, search); }));
       r = fb->result;
     } else {
       r = naming_model(o.model, [&] { return quant::quantize(model, calib, q); });
@@ -262,9 +269,10 @@ int run_quantize(const QuantizeCmdOptions& o) {
   }
   if (fb && !fb->reached) {
     std::fprintf(stderr,
-                 "repq: error: --fallback auto: top-1 agreement %.4f is below --min-agreement %.4f "
+                 "repq: error: --fallback auto: top-1 agreement%s %.4f is below --min-agreement %.4f "
                  "with every layer tried in float (the model was written)\n",
-                 fb->agreement.empty() ? 0.0 : fb->agreement.back(), o.min_agreement);
+                 fb->margin_ratio > 0 ? " with the --fallback-margin" : "",
+                 fb->margin_agreement.empty() ? 0.0 : fb->margin_agreement.back(), o.min_agreement);
     return static_cast<int>(ExitCode::kGateFailed);
   }
   return 0;

@@ -77,6 +77,9 @@ struct QuantizeCmdOptions {
   std::string plan_in, plan_out;
   std::string fallback = "none";  // --fallback none|auto
   double min_agreement = 0.99;    // --min-agreement (with --fallback auto)
+  std::string fallback_criterion = "agreement";  // --fallback-criterion agreement|sqnr|kl|margin
+  double fallback_margin = 0;     // --fallback-margin R (stricter stop rule, 0..1)
+  int fallback_candidates = 6;    // --fallback-candidates N (<= 0: every layer each step)
   bool json = false;         // summary as JSON on stdout
   bool quiet = false;        // -q: no summary and no progress bar on stderr
   DataFlags data;

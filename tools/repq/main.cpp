@@ -180,6 +180,20 @@ int main(int argc, char** argv) {
   quant_cmd->add_option("--min-agreement", quant.min_agreement,
                         "Target top-1 agreement with float for --fallback auto (0..1)")
       ->check(CLI::Range(0.0, 1.0));
+  quant_cmd->add_option("--fallback-criterion", quant.fallback_criterion,
+                        "--fallback auto: what picks the layer(s) kept float at each step: "
+                        "agreement (default; ties by logit SQNR), sqnr (logit SQNR), kl (mean "
+                        "KL of the softmax), margin (mean float top-1 margin in the quantized "
+                        "logits)")
+      ->check(CLI::IsMember({"agreement", "sqnr", "kl", "margin"}));
+  quant_cmd->add_option("--fallback-margin", quant.fallback_margin,
+                        "--fallback auto: a sample counts towards --min-agreement only when its "
+                        "quantized logits keep the float top-1 with at least this fraction of "
+                        "the float margin (0..1, default 0: top-1 agreement)")
+      ->check(CLI::Range(0.0, 1.0));
+  quant_cmd->add_option("--fallback-candidates", quant.fallback_candidates,
+                        "--fallback auto: moves tried per step, this many by isolated SQNR plus "
+                        "this many by their last gain (default 6; <= 0: every layer)");
   quant_cmd->add_flag("--json", quant.json,
                       "Print the summary as JSON on stdout (schema repq.quantize/1, see "
                       "docs/cli-json.md)");

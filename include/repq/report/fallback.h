@@ -8,7 +8,16 @@
 // samples with the exact integer simulation (ExecutorOptions::exact_qdq, what ONNX Runtime
 // computes) and the candidate that gives the best score is kept. The score is the number of
 // samples whose top-1 class is the float model's, ties broken by the SQNR of the logits against
-// float (continuous, so a step that flips no sample still moves towards the target).
+// float (continuous, so a step that flips no sample still moves towards the target); or, with
+// FallbackSearch::criterion, a continuous measure alone (logit SQNR, mean KL of the softmax,
+// mean float top-1 margin in the quantized logits). The stop rule stays the agreement target;
+// FallbackSearch::margin_ratio makes it stricter (a sample counts only when the quantized
+// logits keep the float top-1 with at least that fraction of the float margin).
+//
+// With weights = gptq each partial plan gets GPTQ's rounding as in quantize(), with the H of
+// the float model's layer inputs collected once (no exclusion changes them); with
+// gptq.quantized_inputs the trials use the float-input H and the final model is quantized
+// afresh. Either way the result equals `repq quantize --exclude` of the layers kept.
 //
 // The calibration statistics are collected once and reused at every trial (excluding a layer
 // only changes the plan); a tensor a trial needs and no earlier one did is collected then. With
@@ -26,7 +35,23 @@
 
 namespace repq::report {
 
+// What chooses the move at each step (the stop rule is always the agreement target).
+enum class FallbackCriterion {
+  kAgreement,  // samples agreeing with float, ties broken by the logit SQNR (the default)
+  kSqnr,       // SQNR of the logits against float, pooled over the samples (dB)
+  kKl,         // mean KL(softmax(float) || softmax(quantized)) (smaller is better)
+  kMargin,     // mean over samples of min(quantized margin, float margin) of the float top-1
+};
+// "agreement", "sqnr", "kl", "margin"; parse throws InputError for another name.
+const char* criterion_name(FallbackCriterion c);
+FallbackCriterion parse_criterion(const std::string& name);
+
 struct FallbackSearch {
+  FallbackCriterion criterion = FallbackCriterion::kAgreement;
+  // Stricter stop rule: a sample counts towards the target only when its quantized logits
+  // keep the float top-1 class with a margin (its logit minus the largest other) of at least
+  // margin_ratio times the float margin. 0: top-1 agreement. In [0, 1].
+  double margin_ratio = 0;
   // Layers tried per step: this many by isolated output SQNR plus this many by their gain the
   // last time they were tried (the union). <= 0: every remaining layer at every step.
   int candidates = 6;
@@ -54,10 +79,15 @@ struct FallbackResult {
   std::vector<FallbackLayer> kept_float;  // in the order they were excluded
   std::vector<double> agreement;       // per step; [0] = nothing kept float
   std::vector<double> logit_sqnr;      // per step, model output SQNR against float (dB)
+  std::vector<double> kl;              // per step, mean KL of the softmax against float (nats)
+  std::vector<double> margin_agreement;  // per step, the samples keeping margin_ratio (== agreement
+                                         // when margin_ratio = 0): the stop rule's measure
+  FallbackCriterion criterion = FallbackCriterion::kAgreement;
+  double margin_ratio = 0;
   std::vector<std::string> ranking;    // the layers tried at the first step, by the score
                                        // each gave, best first (empty when reached at once)
   double min_agreement = 0;
-  bool reached = false;                // agreement.back() >= min_agreement
+  bool reached = false;                // margin_agreement.back() >= min_agreement
   int64_t samples = 0;                 // calibration samples the agreement is measured on
   int64_t trials = 0;                  // partial models measured
   double seconds = 0;                  // wall time of the whole search
