@@ -44,6 +44,7 @@ KernelFactory find_kernel(const std::string& domain, const std::string& op_type)
       {"DequantizeLinear", make_dequantize_linear},
       {"Div", make_div},
       {"Dropout", make_dropout},
+      {"FakeQuantizeLinear", make_fake_quantize_linear},  // repq-internal (fake_quant.cpp)
       {"Flatten", make_flatten},
       {"Gather", make_gather},
       {"Gemm", make_gemm},

@@ -57,5 +57,7 @@ Kernel make_resize(const NodeContext& ctx);
 // quantize_linear.cpp
 Kernel make_quantize_linear(const NodeContext& ctx);
 Kernel make_dequantize_linear(const NodeContext& ctx);
+// fake_quant.cpp (repq-internal op, not ONNX: QuantizeLinear + DequantizeLinear in one pass)
+Kernel make_fake_quantize_linear(const NodeContext& ctx);
 
 }  // namespace repq::runtime

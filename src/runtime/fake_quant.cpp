@@ -1,0 +1,110 @@
+// FakeQuantizeLinear (repq-internal, not an ONNX op; only models repq builds in memory use it,
+// e.g. the report's float form of a QDQ model): DequantizeLinear(QuantizeLinear(x)) in one pass
+// over the tensor, with QuantizeLinear's inputs (x, y_scale, optional y_zero_point uint8 or
+// int8; no zero point: uint8 with 0) and its `axis` attribute (per-tensor or per-axis).
+//
+// y = clamp(round_half_even(x / s), qmin - z, qmax - z) * s, which is bit for bit the value of
+// the pair: QuantizeLinear saturates round_half_even(x / s) + z to [qmin, qmax], and
+// DequantizeLinear computes float(q - z) * s; for integer bounds clamping before or after the
+// rounding gives the same integer. The rounding adds and subtracts 1.5 * 2^23 in float32 (round
+// to nearest even, exact for |v| < 2^22, which the clamp ensures), so the loop vectorizes.
+// +-inf saturate like finite values; NaN stays NaN (the QuantizeLinear kernel leaves the int8
+// of a NaN undefined). It writes in place when the executor hands over the input.
+#include <cmath>
+#include <limits>
+
+#include "runtime/kernel_util.h"
+#include "runtime/kernels.h"
+#include "runtime/thread_pool.h"
+
+namespace repq::runtime {
+namespace {
+
+constexpr int64_t kChunk = int64_t{1} << 16;
+constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+
+struct FqParams {
+  int64_t channels = 1, inner = 1;  // per-axis: element i uses index (i / inner) % channels
+  std::vector<float> scale, lo, hi;
+};
+
+FqParams fq_params(const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis_attr) {
+  require_float(scale, "scale");
+  FqParams p;
+  const bool per_tensor = scale.numel() == 1 && scale.rank() <= 1;
+  if (!per_tensor) {
+    if (scale.rank() != 1)
+      throw InputError("scale has shape " + shape_str(scale.shape()) +
+                       "; expected a scalar (per tensor) or 1-D (per axis)");
+    const size_t axis = static_cast<size_t>(normalize_axis(axis_attr, static_cast<int64_t>(x.rank())));
+    if (scale.numel() != x.dim(axis))
+      throw InputError("scale has " + std::to_string(scale.numel()) + " values but axis " +
+                       std::to_string(axis) + " of the input " + shape_str(x.shape()) + " has " +
+                       std::to_string(x.dim(axis)));
+    p.channels = x.dim(axis);
+    p.inner = dims_product(x.shape(), axis + 1, x.rank());
+  }
+  if (zp && zp->numel() != scale.numel())
+    throw InputError("zero point has " + std::to_string(zp->numel()) + " values, the scale " +
+                     std::to_string(scale.numel()));
+  if (zp && zp->dtype() != DType::kUInt8 && zp->dtype() != DType::kInt8)
+    throw InputError("zero point type " + dtype_name(zp->dtype()) +
+                     " is not supported by FakeQuantizeLinear (uint8 and int8 are)");
+  const bool u8 = !zp || zp->dtype() == DType::kUInt8;
+  const int64_t qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127;
+  for (int64_t c = 0; c < scale.numel(); ++c) {
+    const float s = scale.data<float>()[c];
+    if (!(s > 0.0f) || !std::isfinite(s))
+      throw InputError("scale " + std::to_string(s) + " is not a positive finite number");
+    const int64_t z = !zp ? 0 : (u8 ? zp->data<uint8_t>()[c] : zp->data<int8_t>()[c]);
+    p.scale.push_back(s);
+    p.lo.push_back(static_cast<float>(qmin - z));
+    p.hi.push_back(static_cast<float>(qmax - z));
+  }
+  return p;
+}
+
+void fake_quant_span(const float* x, float* y, int64_t n, float s, float lo, float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] / s;
+    v = v < lo ? lo : (v > hi ? hi : v);
+    v = (v + kMagic) - kMagic;
+    y[i] = v * s;
+  }
+}
+
+void run_fake_quant(int64_t axis, KernelCall& call) {
+  Tensor x = call.take_input(0);
+  const bool owned = !call.has_input(0);  // handed over: write in place
+  require_float(x, "input x");
+  const FqParams p = fq_params(x, call.input(1), call.has_input(2) ? &call.input(2) : nullptr, axis);
+  Tensor y = owned ? std::move(x) : call.alloc(DType::kFloat32, x.shape());
+  const float* xd = owned ? nullptr : x.data<float>();
+  float* yd = y.numel() > 0 ? y.mutable_data<float>() : nullptr;
+  if (owned) xd = yd;
+  const int64_t n = y.numel();
+  if (n > 0 && p.channels == 1) {
+    parallel_chunks(call.pool(), n, kChunk, [&](int64_t b, int64_t e) {
+      fake_quant_span(xd + b, yd + b, e - b, p.scale[0], p.lo[0], p.hi[0]);
+    });
+  } else if (n > 0) {
+    const int64_t block = std::max<int64_t>(p.inner, 1);
+    parallel_chunks(call.pool(), n / block, std::max<int64_t>(1, kChunk / block), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const auto c = static_cast<size_t>(b % p.channels);
+        fake_quant_span(xd + b * block, yd + b * block, block, p.scale[c], p.lo[c], p.hi[c]);
+      }
+    });
+  }
+  call.set_output(0, std::move(y));
+}
+
+}  // namespace
+
+Kernel make_fake_quantize_linear(const NodeContext& ctx) {
+  check_attributes(ctx.node, {"axis"});
+  const int64_t axis = ctx.node.attr_int("axis", 1);
+  return [axis](KernelCall& call) { run_fake_quant(axis, call); };
+}
+
+}  // namespace repq::runtime
