@@ -2,7 +2,9 @@
 // initializers + DequantizeLinear (per channel along LayerQuant::weight_axis), biases int32 with
 // scale s_input * s_weight[o] + DequantizeLinear, activations QuantizeLinear -> DequantizeLinear
 // whose output keeps the float tensor's name. A Relu whose quantized output has its zero point
-// at the type's minimum is dropped: the QuantizeLinear clamps by itself.
+// at the type's minimum is dropped: the QuantizeLinear clamps by itself. A stem conv whose
+// input channels are not a multiple of 4 reads a zero-padded copy of the graph input
+// (ExportOptions::align_input_channels).
 #include <onnx/onnx_pb.h>
 #include <onnx/version_converter/convert.h>
 
@@ -80,6 +82,30 @@ int expected_axis(const Node& n) {
   return n.op_type == "MatMul" ? 1 : 0;
 }
 
+// Channels to add to the input of quantized layer `n` so that ONNX Runtime can run it with MLAS's
+// symmetric int8 conv kernels (ConvSym: indirect convolution with the requantization fused),
+// which need group 1, input channels % 4 == 0 and output channels >= 16 and % 4 == 0; otherwise
+// ORT falls back to im2col + a generic int8 GEMM + a separate requantization, 5x slower on a
+// 3-channel stem. 0: nothing to pad (or padding would not help).
+constexpr int64_t kChannelAlign = 4;
+int64_t input_channel_pad(const Graph& g, const Node& n, const LayerQuant& l) {
+  if (n.op_type != "Conv" || !n.domain.empty() || n.attr_int("group", 1) != 1) return 0;
+  const Tensor* w = g.initializer(l.weight);
+  if (!w || w->rank() != 4 || w->dim(0) < 16 || w->dim(0) % kChannelAlign != 0) return 0;
+  return (kChannelAlign - w->dim(1) % kChannelAlign) % kChannelAlign;
+}
+
+// w [M, C, kh, kw] -> [M, C + pad, kh, kw], the new channels 0.
+Tensor pad_input_channels(const Tensor& w, int64_t pad) {
+  const int64_t m = w.dim(0), c = w.dim(1), k = w.dim(2) * w.dim(3);
+  Tensor p(w.dtype(), {m, c + pad, w.dim(2), w.dim(3)});
+  const int8_t* src = w.data<int8_t>();
+  int8_t* dst = p.mutable_data<int8_t>();
+  std::fill(dst, dst + p.numel(), int8_t{0});
+  for (int64_t o = 0; o < m; ++o) std::copy(src + o * c * k, src + (o + 1) * c * k, dst + o * (c + pad) * k);
+  return p;
+}
+
 // int8 weight: round half to even of w / scale (float division, as QuantizeLinear), [-127, 127].
 Tensor quantize_weight_to(const Tensor& w, const std::vector<float>& scales, int axis) {
   Tensor q(DType::kInt8, w.shape());
@@ -139,7 +165,10 @@ struct Exporter {
 
   // QuantizeLinear(src) -> DequantizeLinear -> `t` (the float tensor's own name).
   void emit_qdq(const std::string& t, const std::string& src, const std::string& dq_out) {
-    const ActivationQuant& a = *acts.at(t);
+    emit_qdq_as(*acts.at(t), t, src, dq_out);
+  }
+  // The same with the quantization of `a`, names derived from `t`.
+  void emit_qdq_as(const ActivationQuant& a, const std::string& t, const std::string& src, const std::string& dq_out) {
     const std::string scale = names.make(t + "/scale"), zp = names.make(t + "/zero_point");
     g.set_initializer(scale, Tensor::scalar(a.scale));
     g.set_initializer(zp, zero_point_tensor(a.dtype, a.zero_point));
@@ -152,8 +181,25 @@ struct Exporter {
     emit_dq(q.outputs[0], scale, zp, dq_out, -1);
   }
 
-  // Replaces the weight (and bias) inputs of layer node `n` with DequantizeLinear outputs.
-  void quantize_layer(Node& n, const LayerQuant& l) {
+  // Pad(x, channels + pad, 0) -> QuantizeLinear -> DequantizeLinear (x's quantization); returns
+  // the dequantized name.
+  std::string emit_padded_input(const std::string& x, int64_t pad) {
+    const std::string pads = names.make(x + "/channel_pads"), padded = names.make(x + "/channels_padded");
+    g.set_initializer(pads, Tensor::from_vector<int64_t>({8}, {0, 0, 0, 0, 0, pad, 0, 0}));
+    Node p;
+    p.name = names.make(padded + "/Pad");
+    p.op_type = "Pad";
+    p.inputs = {x, pads};
+    p.outputs = {padded};
+    out.push_back(std::move(p));
+    const std::string dq = names.make(padded + "/dequantized");
+    emit_qdq_as(*acts.at(x), padded, padded, dq);
+    return dq;
+  }
+
+  // Replaces the weight (and bias) inputs of layer node `n` with DequantizeLinear outputs; a
+  // `pad` > 0 adds that many zero input channels to the int8 weight.
+  void quantize_layer(Node& n, const LayerQuant& l, int64_t pad = 0) {
     const Tensor& w = *g.initializer(l.weight);
     const int axis = l.weight_axis;
     const bool per_channel = l.scales.size() > 1;
@@ -166,6 +212,7 @@ struct Exporter {
       std::copy(l.qweight.begin(), l.qweight.end(), q.mutable_data<int8_t>());
       g.set_initializer(wq, std::move(q));
     }
+    if (pad > 0) g.set_initializer(wq, pad_input_channels(*g.initializer(wq), pad));
     const Shape sshape = per_channel ? Shape{static_cast<int64_t>(l.scales.size())} : Shape{};
     g.set_initializer(ws, Tensor::from_vector<float>(sshape, l.scales));
     g.set_initializer(wz, zero_point_tensor(DType::kInt8, 0, sshape));
@@ -267,15 +314,39 @@ Model export_qdq(const Model& fused, const QuantPlan& plan, const ExportOptions&
     if (std::none_of(plan.layers.begin(), plan.layers.end(), [&](auto& l) { return l.node == name; }))
       throw InputError("export: layer '" + name + "' is not in the plan");
 
+  // Quantized layers that read a graph input through a channel-padded copy, and the padding.
+  std::map<size_t, int64_t> pad_of;
+  std::map<std::string, int64_t> input_pad;
+  std::set<std::string> graph_inputs;
+  for (const ValueInfo* in : g.runtime_inputs()) graph_inputs.insert(in->name);
+  for (const auto& [i, l] : layers) {
+    const Node& n = g.nodes[i];
+    if (!eo.align_input_channels || (!only.empty() && !only.count(n.name))) continue;
+    if (!graph_inputs.count(l->input) || !ex.acts.count(l->input)) continue;
+    if (const int64_t pad = input_channel_pad(g, n, *l); pad > 0) {
+      pad_of[i] = pad;
+      input_pad[l->input] = pad;  // the same for every conv reading it (same channel count)
+    }
+  }
   // Graph inputs: their consumers read the dequantized copy (the input keeps its name).
-  std::map<std::string, std::string> rename;
+  std::map<std::string, std::string> rename, padded_input;
   for (const ValueInfo* in : g.runtime_inputs()) {
     if (!ex.acts.count(in->name)) continue;
-    rename[in->name] = ex.names.make(in->name + "/dequantized");
-    ex.emit_qdq(in->name, in->name, rename[in->name]);
+    const auto users = ex.idx.consumers.find(in->name);
+    const size_t padded_users = static_cast<size_t>(std::count_if(pad_of.begin(), pad_of.end(), [&](auto& p) {
+      return layers.at(p.first)->input == in->name;
+    }));
+    const size_t all_users = users == ex.idx.consumers.end() ? 0 : users->second.size();
+    if (padded_users == 0 || all_users > padded_users || ex.idx.graph_outputs.count(in->name)) {
+      rename[in->name] = ex.names.make(in->name + "/dequantized");
+      ex.emit_qdq(in->name, in->name, rename[in->name]);
+    }
+    if (padded_users > 0) padded_input[in->name] = ex.emit_padded_input(in->name, input_pad.at(in->name));
   }
   for (size_t i : topo_order(g)) {
     Node n = g.nodes[i];
+    const auto pad = pad_of.find(i);
+    if (pad != pad_of.end()) n.inputs[0] = padded_input.at(n.inputs[0]);
     for (auto& v : n.inputs)
       if (rename.count(v)) v = rename.at(v);
     const auto a = is_relu_like(g, n) ? ex.acts.find(n.outputs[0]) : ex.acts.end();
@@ -284,7 +355,7 @@ Model export_qdq(const Model& fused, const QuantPlan& plan, const ExportOptions&
       continue;
     }
     if (const auto l = layers.find(i); l != layers.end() && (only.empty() || only.count(n.name)))
-      ex.quantize_layer(n, *l->second);
+      ex.quantize_layer(n, *l->second, pad != pad_of.end() ? pad->second : 0);
     std::vector<std::pair<std::string, std::string>> quantized;  // (tensor, raw output)
     for (auto& v : n.outputs) {
       if (v.empty() || !ex.acts.count(v)) continue;

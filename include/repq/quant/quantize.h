@@ -86,6 +86,11 @@ struct ExportOptions {
   // weights (activation Q/DQ pairs stay). Used by reports (isolated errors).
   std::vector<std::string> only_layers;
   bool quantize_activations = true;
+  // A 2-D Conv (group 1) reading a quantized graph input whose channel count is not a multiple
+  // of 4 (an RGB or grey stem) gets its input zero-padded to the next multiple (float Pad before
+  // the QuantizeLinear) and zero weight channels: ONNX Runtime's fast symmetric int8 conv kernels
+  // (MLAS ConvSym) need input channels % 4 == 0. Exact: the padded channels contribute 0.
+  bool align_input_channels = true;
 };
 // The QDQ model: DequantizeLinear(int8 weights, axis 0), int32 bias with scale
 // s_input * s_weight, QuantizeLinear after each quantized layer. Throws InputError when the
