@@ -17,6 +17,7 @@
 #include "repq/error.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/quant/quantize.h"
+#include "repq/quant/refine.h"
 #include "repq/report/fallback.h"
 
 namespace repq::cli {
@@ -127,7 +128,7 @@ ordered_json fallback_json(const report::FallbackResult* fb) {
 
 ordered_json summary_json(const QuantizeCmdOptions& o, const quant::QuantizeResult& r,
                           const std::string& method, int64_t calib_images,
-                          const report::FallbackResult* fb) {
+                          const report::FallbackResult* fb, const quant::RefineResult* rf) {
   const auto null_if_empty = [](const std::string& s) {
     return s.empty() ? ordered_json(nullptr) : ordered_json(s);
   };
@@ -168,6 +169,17 @@ ordered_json summary_json(const QuantizeCmdOptions& o, const quant::QuantizeResu
     fl.push_back({{"node", f.node}, {"op", f.op}, {"reason", f.reason}});
   j["float_nodes"] = fl;
   j["fallback"] = fallback_json(fb);
+  if (rf) {
+    ordered_json steps = ordered_json::array();
+    for (const auto& s : rf->steps)
+      steps.push_back({{"tensor", s.tensor}, {"threshold_before", s.threshold_before},
+                       {"threshold_after", s.threshold_after}, {"logit_sqnr_db", num(s.sqnr_db)}});
+    j["refine_act"] = {{"logit_sqnr_before", num(rf->sqnr_before)},
+                       {"logit_sqnr_after", num(rf->sqnr_after)}, {"trials", rf->trials},
+                       {"seconds", rf->seconds}, {"changed", steps}};
+  } else {
+    j["refine_act"] = nullptr;
+  }
   j["seconds"] = {{"forward", r.forward_seconds},
                   {"rest", finite_or(r.total_seconds - r.forward_seconds, 0)},
                   {"total", r.total_seconds}};
@@ -229,6 +241,9 @@ int run_quantize(const QuantizeCmdOptions& o) {
   const Model model = load_model(o.model);
   quant::QuantizeResult r;
   std::unique_ptr<report::FallbackResult> fb;
+  std::unique_ptr<quant::RefineResult> rf;
+  if (o.refine_act && (!o.plan_in.empty() || fallback))
+    throw InputError("--refine-act calibrates and measures: it cannot be used with --plan-in or --fallback auto");
   int64_t images = 0;
   if (!o.plan_in.empty()) {
     const quant::QuantPlan plan = quant::plan_from_json(read_file(o.plan_in), o.plan_in);
@@ -252,16 +267,28 @@ int run_quantize(const QuantizeCmdOptions& o) {
       r = fb->result;
     } else {
       r = naming_model(o.model, [&] { return quant::quantize(model, calib, q); });
+      if (o.refine_act) {
+        rf = std::make_unique<quant::RefineResult>(naming_model(
+            o.model, [&] { return quant::refine_activation_clips(r.fused, r.plan, calib, q); }));
+        r.qdq = quant::export_qdq(r.fused, r.plan);
+        r.total_seconds += rf->seconds;
+      }
     }
   }
   // Both files are written atomically; the plan first, so a model never appears without it.
   if (!o.plan_out.empty()) write_file_atomic(o.plan_out, quant::plan_to_json(r.plan));
   save_model(r.qdq, o.output);
   if (o.json) {
-    const auto j = summary_json(o, r, o.method, images, fb.get());
+    const auto j = summary_json(o, r, o.method, images, fb.get(), rf.get());
     std::printf("%s\n", j.dump(2, ' ', false, ordered_json::error_handler_t::replace).c_str());
   } else if (!o.quiet) {
     print_summary(o, r, o.method);
+    if (rf) {
+      char t[200];
+      std::snprintf(t, sizeof t, "  refine-act: %zu clip(s) changed, logit SQNR %.2f -> %.2f dB on the calibration samples (%d trials, %.1f s)\n",
+                    rf->steps.size(), rf->sqnr_before, rf->sqnr_after, rf->trials, rf->seconds);
+      std::fputs(t, stderr);
+    }
     if (fb) {
       const std::string s = "  fallback auto:\n" + fb->summary();
       std::fwrite(s.data(), 1, s.size(), stderr);

@@ -80,6 +80,7 @@ struct QuantizeCmdOptions {
   std::string fallback_criterion = "agreement";  // --fallback-criterion agreement|sqnr|kl|margin
   double fallback_margin = 0;     // --fallback-margin R (stricter stop rule, 0..1)
   int fallback_candidates = 6;    // --fallback-candidates N (<= 0: every layer each step)
+  bool refine_act = false;        // --refine-act: clip refinement on the logits (quant/refine.h)
   bool json = false;         // summary as JSON on stdout
   bool quiet = false;        // -q: no summary and no progress bar on stderr
   DataFlags data;

@@ -1,0 +1,101 @@
+// Logit refinement of activation clips (quant/refine.h): the clip -> scale / zero point rule
+// by hand, and the greedy ladder on a tiny net whose best move is known (a clip at 0.3 of the
+// range of uniform data: every x1.25 step up lowers the clipping error (1 - c)^3 / 3).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "repq/data/npy.h"
+#include "repq/quant/quantize.h"
+#include "repq/quant/refine.h"
+#include "support/quant_test_util.h"
+#include "support/test_util.h"
+
+namespace repq::test {
+namespace {
+
+TEST(CalibRefine, SetActivationClipByHand) {
+  quant::ActivationQuant a;
+  a.non_negative = true;
+  a.min = 0, a.max = 9;
+  quant::set_activation_clip(a, 2.55, quant::Target::kOrt);
+  EXPECT_FLOAT_EQ(a.scale, 0.01f);
+  EXPECT_EQ(a.zero_point, 0);
+  EXPECT_DOUBLE_EQ(a.threshold, 2.55);
+
+  quant::ActivationQuant b;  // asymmetric: range [max(min, -t), min(max, t)] with 0 inside
+  b.min = -1, b.max = 3;
+  quant::set_activation_clip(b, 2, quant::Target::kOrt);  // [-1, 2]: scale 3/255, zp 85
+  EXPECT_FLOAT_EQ(b.scale, 3.0f / 255.0f);
+  EXPECT_EQ(b.zero_point, 85);
+  // [-0.5, 0.5]: the float32 scale 1/255 is 0.0039215689 > 1/255, so 0.5 / scale is
+  // 127.49999... and the zero point 127 (not 128).
+  quant::set_activation_clip(b, 0.5, quant::Target::kOrt);
+  EXPECT_FLOAT_EQ(b.scale, 1.0f / 255.0f);
+  EXPECT_EQ(b.zero_point, 127);
+
+  quant::ActivationQuant c;  // tensorrt: int8 [-t, t]
+  c.min = -5, c.max = 1;
+  quant::set_activation_clip(c, 1.27, quant::Target::kTensorRT);
+  EXPECT_FLOAT_EQ(c.scale, 0.01f);
+  EXPECT_EQ(c.zero_point, 0);
+}
+
+// x -> Conv 1x1 (w 1) -> Relu -> r -> Conv 1x1 (w 1) -> y on 8 samples of 8x8 values spread
+// evenly over [0, 1).
+TEST(CalibRefine, LadderRaisesATooTightClip) {
+  Model m = named_model(R"(g (float[N,1,8,8] x) => (float[N,1,8,8] y)
+<float[1,1,1,1] w1 = {1}, float[1] b1 = {0}, float[1,1,1,1] w2 = {1}, float[1] b2 = {0}>
+{
+  c1 = Conv <kernel_shape = [1,1]> (x, w1, b1)
+  r = Relu (c1)
+  y = Conv <kernel_shape = [1,1]> (r, w2, b2)
+})");
+  TempDir dir;
+  for (int k = 0; k < 8; ++k) {
+    std::vector<float> v(64);
+    for (int i = 0; i < 64; ++i) v[size_t(i)] = float(((k * 64 + i) * 37) % 512) / 512.0f;
+    data::write_npy(dir.file("s" + std::to_string(k) + ".npy"), Tensor::from_vector<float>({1, 8, 8}, v));
+  }
+  data::DatasetOptions dopt;
+  dopt.threads = 1;
+  const auto ds = data::Dataset::open(dir.path().string(), dopt);
+  quant::QuantizeOptions o;
+  o.act = calib::Method::kMinMax;
+  o.collect.threads = 1;
+  o.collect.batch = 3;  // batches of 3, 3, 2
+  o.collect.progress = false;
+  quant::QuantizeResult r = quant::quantize(m, ds, o);
+  const quant::ActivationQuant* ra = r.plan.activation("r");
+  ASSERT_NE(ra, nullptr);
+  EXPECT_DOUBLE_EQ(ra->max, 511.0 / 512.0);
+  const double t0 = 0.3 * ra->max;
+  for (auto& a : r.plan.activations)
+    if (a.tensor == "r") quant::set_activation_clip(a, t0, o.target);
+
+  quant::QuantPlan plan = r.plan;
+  const quant::RefineResult rf = quant::refine_activation_clips(r.fused, plan, ds, o);
+  // y (at its min-max clip: x0.8 clips, x1.25 is capped at its max): 1 trial, unchanged.
+  // r: x0.8 is worse (1 trial), then x1.25 three times, each better (3 trials). x: an input.
+  ASSERT_EQ(rf.steps.size(), 1u);
+  EXPECT_EQ(rf.steps[0].tensor, "r");
+  EXPECT_DOUBLE_EQ(rf.steps[0].threshold_before, t0);
+  EXPECT_DOUBLE_EQ(rf.steps[0].threshold_after, t0 * 1.25 * 1.25 * 1.25);
+  EXPECT_DOUBLE_EQ(plan.activation("r")->threshold, t0 * 1.25 * 1.25 * 1.25);
+  EXPECT_FLOAT_EQ(plan.activation("r")->scale, static_cast<float>(t0 * 1.25 * 1.25 * 1.25 / 255));
+  EXPECT_EQ(rf.trials, 1 + 1 + 4);
+  EXPECT_GT(rf.sqnr_after, rf.sqnr_before + 3);
+  EXPECT_DOUBLE_EQ(rf.sqnr_after, rf.steps[0].sqnr_db);
+  // The same SQNR when measured again on the refined plan, and the same result with other
+  // batches and threads (deterministic).
+  quant::QuantizeOptions o2 = o;
+  o2.collect.batch = 8;
+  o2.collect.threads = 2;
+  quant::QuantPlan plan2 = r.plan;
+  const quant::RefineResult rf2 = quant::refine_activation_clips(r.fused, plan2, ds, o2);
+  EXPECT_DOUBLE_EQ(plan2.activation("r")->threshold, plan.activation("r")->threshold);
+  EXPECT_NEAR(rf2.sqnr_after, rf.sqnr_after, 1e-9);
+}
+
+}  // namespace
+}  // namespace repq::test
