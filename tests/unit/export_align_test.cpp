@@ -1,4 +1,4 @@
-// ExportOptions::align_input_channels (default on): a quantized 2-D Conv (group 1, >= 16 output
+// ExportOptions::align_input_channels (off by default, see quantize.h): a quantized 2-D Conv (group 1, >= 16 output
 // channels, a multiple of 4) reading a quantized graph input whose channel count is not a
 // multiple of 4 reads Pad(x) -> QuantizeLinear -> DequantizeLinear instead, the padded channels
 // 0 and their int8 weights 0, so ONNX Runtime can run it with MLAS's symmetric conv kernels.
@@ -44,9 +44,10 @@ struct Exported {
 Exported export_both(const Model& m, int64_t channels = 3) {
   const auto pts = quant::find_quant_points(m, quant::QuantizeOptions{});
   const quant::QuantPlan plan = minmax_plan(m, pts, random_input(4, 7, channels));
-  ExportOptions off;
+  ExportOptions on, off;
+  on.align_input_channels = true;
   off.align_input_channels = false;
-  return {quant::export_qdq(m, plan), quant::export_qdq(m, plan, off)};
+  return {quant::export_qdq(m, plan, on), quant::export_qdq(m, plan, off)};
 }
 
 const Node* find_op(const Graph& g, const std::string& op) {
@@ -120,6 +121,7 @@ g (float[N,6,8,8] x) => (float[N,16,8,8] y)
   const Model m = named_model(stem_net(16));
   const auto pts = quant::find_quant_points(m, quant::QuantizeOptions{});
   ExportOptions only;
+  only.align_input_channels = true;
   only.only_layers = {"y"};
   EXPECT_EQ(find_op(quant::export_qdq(m, minmax_plan(m, pts, random_input(2, 3)), only).graph, "Pad"), nullptr);
 }
