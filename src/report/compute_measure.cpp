@@ -15,55 +15,11 @@
 #include "repq/eval/metrics.h"
 #include "repq/report/compute.h"
 #include "repq/runtime/executor.h"
+#include "report/compute_isolated.h"
 
 namespace repq::report {
 
 namespace {
-
-ValueInfo float_value(const std::string& name) {
-  ValueInfo v;
-  v.name = name;
-  v.elem_type = DType::kFloat32;
-  return v;
-}
-
-// The row alone: its nodes with int8-rounded weights and int32-rounded biases.
-Model isolated_model(const Model& fused, const RowSpec& row, const quant::ActivationQuant* act) {
-  Model m;
-  m.ir_version = fused.ir_version;
-  m.opsets = fused.opsets;
-  m.graph.name = "isolated";
-  m.graph.inputs = {float_value(row.input)};
-  m.graph.outputs = {float_value(row.output)};
-  std::set<std::string> produced{row.input};
-  for (size_t i : row.nodes) {
-    m.graph.nodes.push_back(fused.graph.nodes[i]);
-    for (const auto& o : fused.graph.nodes[i].outputs) produced.insert(o);
-  }
-  for (const Node& n : m.graph.nodes)
-    for (const std::string& in : n.inputs) {
-      if (in.empty() || produced.count(in) || m.graph.has_initializer(in)) continue;
-      const Tensor* t = fused.graph.initializer(in);
-      if (!t) throw InputError("report: '" + in + "' of layer '" + row.name + "' is not a constant");
-      m.graph.set_initializer(in, *t);
-    }
-  for (const quant::LayerQuant* l : row.parts) {
-    const Tensor* w = fused.graph.initializer(l->weight);
-    if (!w) continue;
-    m.graph.set_initializer(l->weight, fake_quant_weight(*w, l->scales, l->weight_axis));
-    const Tensor* b = l->bias.empty() ? nullptr : fused.graph.initializer(l->bias);
-    if (!b || !act || l->scales.empty()) continue;
-    Tensor q = b->cast(DType::kFloat32);
-    float* p = q.mutable_data<float>();
-    for (int64_t o = 0; o < q.numel(); ++o) {
-      const float sw = l->scales.size() == 1 ? l->scales[0] : l->scales.at(static_cast<size_t>(o));
-      const double s = static_cast<double>(act->scale) * sw;
-      if (s > 0) p[o] = static_cast<float>(std::nearbyint(p[o] / s) * s);
-    }
-    m.graph.set_initializer(l->bias, q);
-  }
-  return m;
-}
 
 // The first n rows of a batch tensor.
 Tensor first_rows(const Tensor& t, int64_t n) {
@@ -181,12 +137,6 @@ bool dequantize_into(const Tensor& xq, const QdqRead& r, Tensor& buf) {
   return true;
 }
 
-struct RowState {
-  const quant::ActivationQuant* act = nullptr;
-  std::unique_ptr<Executor> iso;
-  bool iso_failed = false;
-};
-
 }  // namespace
 
 MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>& rows,
@@ -210,28 +160,78 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
 
   std::set<std::string> keep;  // float values the measures need
   std::map<std::string, std::vector<size_t>> out_rows;  // row output -> rows
-  std::vector<RowState> st(nr);
+  std::vector<const quant::ActivationQuant*> acts(nr);
   for (size_t r = 0; r < nr; ++r) {
     keep.insert(rows[r].input);
     keep.insert(rows[r].output);
     out_rows[rows[r].output].push_back(r);
-    st[r].act = q.plan.activation(rows[r].input);
-    if (st[r].act) res.hist_amax[r] = std::max(std::fabs(st[r].act->min), std::fabs(st[r].act->max));
-    if (!ro.isolated) continue;
-    try {
-      st[r].iso = std::make_unique<Executor>(isolated_model(q.fused, rows[r], st[r].act), eo);
-    } catch (const std::exception& e) {
-      spdlog::warn("report: isolated error of '{}' not measured: {}", rows[r].name, e.what());
-      st[r].iso_failed = true;
-    }
+    acts[r] = q.plan.activation(rows[r].input);
+    if (acts[r]) res.hist_amax[r] = std::max(std::fabs(acts[r]->min), std::fabs(acts[r]->max));
   }
-
-  const std::vector<std::string> keep_list(keep.begin(), keep.end());
   const std::vector<QdqRead> reads = qx ? qdq_reads(qrun, out_rows) : std::vector<QdqRead>{};
   std::vector<std::string> qdq_fetch;
-  for (const QdqRead& rd : reads)
+  std::map<std::string, std::vector<const QdqRead*>> reads_by_fetch;
+  for (const QdqRead& rd : reads) {
     if (std::find(qdq_fetch.begin(), qdq_fetch.end(), rd.fetch) == qdq_fetch.end()) qdq_fetch.push_back(rd.fetch);
+    reads_by_fetch[rd.fetch].push_back(&rd);
+  }
+  // The float values the measures need are asked for as extra outputs (kept, no copy); the
+  // QDQ and isolated models' values are measured where an observer sees them, so that their
+  // buffers stay in the executors' caches (extra outputs leave them, and with several batches
+  // would be allocated, zero-filled and page-faulted afresh every batch). The exact QDQ model
+  // is the exception: an observer would make it run the float steps of its integer groups.
+  const std::vector<std::string> keep_list(keep.begin(), keep.end());
+  std::map<std::string, Tensor> fout;       // this batch's float outputs and kept values
+  std::map<std::string, const Tensor*> fv;  // the kept float values of this batch
   Tensor dq_buf;
+  auto add_cumulative = [&](const QdqRead& rd, const Tensor& v) {
+    const Tensor* y = &v;
+    if (rd.dequant) {
+      if (!dequantize_into(v, rd, dq_buf)) return;
+      y = &dq_buf;
+    }
+    const auto f = fv.find(rd.rows.empty() ? std::string() : rows[rd.rows[0]].output);
+    if (f == fv.end() || y->dtype() != DType::kFloat32 || f->second->numel() != y->numel()) return;
+    for (size_t r : rd.rows)
+      res.cumulative[r].add(f->second->data<float>(), y->data<float>(), static_cast<size_t>(y->numel()));
+  };
+  const Observer cumulative_obs = [&](const std::string& name, const Tensor& v) {
+    const auto it = reads_by_fetch.find(name);
+    if (it != reads_by_fetch.end())
+      for (const QdqRead* rd : it->second) add_cumulative(*rd, v);
+  };
+  IsolatedModel iso;
+  std::unique_ptr<Executor> ix;
+  if (ro.isolated) {
+    iso = isolated_model(q.fused, rows, q.plan);
+    try {
+      if (!iso.out_row.empty()) ix = std::make_unique<Executor>(iso.model, eo);
+    } catch (const std::exception& e) {
+      spdlog::warn("report: isolated errors not measured: {}", e.what());
+    }
+  }
+  // Seen while the isolated model runs: a fake-quantized row input (the activation error of
+  // the rows reading it; `fq_seen` tells the statistics loop not to compute it again), and
+  // row r's isolated output (against the float one).
+  std::map<std::string, std::vector<size_t>> in_rows;
+  for (size_t r = 0; r < nr; ++r) in_rows[rows[r].input].push_back(r);
+  std::set<std::string> fq_seen;
+  const Observer isolated_obs = [&](const std::string& name, const Tensor& y) {
+    if (const auto fq = iso.fq_input.find(name); fq != iso.fq_input.end()) {
+      const auto x = fv.find(fq->second);
+      if (x == fv.end() || y.dtype() != DType::kFloat32 || y.numel() != x->second->numel()) return;
+      for (size_t r : in_rows[fq->second])
+        if (acts[r]) res.activation[r].add(x->second->data<float>(), y.data<float>(), static_cast<size_t>(y.numel()));
+      fq_seen.insert(fq->second);
+      return;
+    }
+    const auto it = iso.out_row.find(name);
+    if (it == iso.out_row.end()) return;
+    const auto ref = fv.find(rows[it->second].output);
+    if (ref != fv.end() && y.dtype() == DType::kFloat32 && y.numel() == ref->second->numel())
+      res.isolated[it->second].add(ref->second->data<float>(), y.data<float>(), static_cast<size_t>(y.numel()));
+  };
+
   AgreementMeter agree;
   AccuracyMeter acc_f, acc_q;
   ErrorSums out_err;
@@ -246,7 +246,7 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
     t = now;
     return d;
   };
-  std::map<std::string, Tensor> fq_bufs;  // reused across batches
+  std::map<Shape, Tensor> fq_bufs;  // by shape: reused by the rows and across batches
   while (auto batch = reader.next()) {
     auto tl = Clock::now();
     int64_t n = batch->input.dim(0);
@@ -254,29 +254,22 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
     if (n <= 0) break;
     const Tensor x = first_rows(batch->input, n);
     std::vector<int64_t> labels(batch->labels.begin(), batch->labels.begin() + n);
+    fv.clear();
+    fout.clear();
     // extra_outputs, not an observer: the executor still fuses Conv -> Relu.
-    std::map<std::string, Tensor> fv;
-    const auto fout = fl.run({{fl.input_names().at(0), x}}, nullptr, keep_list);
+    fout = fl.run({{fl.input_names().at(0), x}}, nullptr, keep_list);
     for (const auto& name : keep_list)
       if (const auto it = fout.find(name); it != fout.end() && it->second.dtype() == DType::kFloat32)
-        fv[name] = it->second;
+        fv[name] = &it->second;
     const Tensor& flog = fout.at(fl.output_names().at(0));
     t_float += lap(tl);
     if (qx) {
-      const auto qout = qx->run({{qx->input_names().at(0), x}}, nullptr, qdq_fetch);
-      for (const QdqRead& rd : reads) {
-        const auto v = qout.find(rd.fetch);
-        if (v == qout.end()) continue;
-        const Tensor* y = &v->second;
-        if (rd.dequant) {
-          if (!dequantize_into(v->second, rd, dq_buf)) continue;
-          y = &dq_buf;
-        }
-        const auto f = fv.find(rd.rows.empty() ? std::string() : rows[rd.rows[0]].output);
-        if (f == fv.end() || y->dtype() != DType::kFloat32 || f->second.numel() != y->numel()) continue;
-        for (size_t r : rd.rows)
-          res.cumulative[r].add(f->second.data<float>(), y->data<float>(), static_cast<size_t>(y->numel()));
-      }
+      const bool observe = !ro.exact;
+      const auto qout = qx->run({{qx->input_names().at(0), x}}, observe ? cumulative_obs : Observer(),
+                                observe ? std::vector<std::string>{} : qdq_fetch);
+      if (!observe)
+        for (const QdqRead& rd : reads)
+          if (const auto v = qout.find(rd.fetch); v != qout.end()) add_cumulative(rd, v->second);
       const Tensor& qlog = qout.at(qx->output_names().at(0));
       if (qlog.numel() == flog.numel()) {
         agree.add(flog, qlog);
@@ -289,33 +282,41 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
       }
       t_qdq += lap(tl);
     }
-    std::map<std::string, Tensor> fq_inputs;
-    for (size_t r = 0; r < nr; ++r) {
-      const auto in = fv.find(rows[r].input);
-      if (in == fv.end()) continue;
-      const Tensor& xi = in->second;
-      const float* xp = xi.data<float>();
-      const auto count = static_cast<size_t>(xi.numel());
-      auto fq = fq_inputs.find(rows[r].input);
-      if (fq == fq_inputs.end())
-        fq = fq_inputs.emplace(rows[r].input, fake_quant_tensor(xi, st[r].act, fq_bufs[rows[r].input])).first;
-      if (st[r].act) res.activation[r].add(xp, fq->second.data<float>(), count);
-      input_stats(xi, res.hist_amax[r], res.hist[r], res.in_channel_absmax[r]);
-      t_stats += lap(tl);
-      if (!st[r].iso) continue;
-      const auto ref = fv.find(rows[r].output);
-      if (ref == fv.end()) continue;
+    fq_seen.clear();
+    if (ix) {
+      std::map<std::string, Tensor> feed;
+      for (const std::string& name : iso.inputs)
+        if (const auto it = fv.find(name); it != fv.end()) feed[name] = *it->second;
       try {
-        const auto o = st[r].iso->run({{rows[r].input, fq->second}});
-        const Tensor& y = o.at(rows[r].output);
-        if (y.numel() == ref->second.numel())
-          res.isolated[r].add(ref->second.data<float>(), y.data<float>(), static_cast<size_t>(y.numel()));
+        if (feed.size() != iso.inputs.size()) throw InputError("a layer input is not a float value");
+        ix->run(feed, isolated_obs);
       } catch (const std::exception& e) {
-        spdlog::warn("report: isolated error of '{}' not measured: {}", rows[r].name, e.what());
-        st[r].iso.reset();
+        spdlog::warn("report: isolated errors not measured: {}", e.what());
+        ix.reset();
+        for (ErrorSums& e2 : res.isolated) e2 = ErrorSums();
       }
       t_iso += lap(tl);
     }
+    std::string fq_of;  // the input `fq` holds fake-quantized (rows reading one input share it)
+    Tensor fq;
+    for (size_t r = 0; r < nr; ++r) {
+      const auto in = fv.find(rows[r].input);
+      if (in == fv.end()) continue;
+      const Tensor& xi = *in->second;
+      const float* xp = xi.data<float>();
+      const auto count = static_cast<size_t>(xi.numel());
+      if (acts[r] && !fq_seen.count(rows[r].input)) {
+        if (fq.empty() || fq_of != rows[r].input) {
+          fq = Tensor();  // let go of the buffer before it is written again
+          fq = fake_quant_tensor(xi, acts[r], fq_bufs[xi.shape()]);
+          fq_of = rows[r].input;
+        }
+        res.activation[r].add(xp, fq.data<float>(), count);
+      }
+      input_stats(xi, res.hist_amax[r], res.hist[r], res.in_channel_absmax[r]);
+      t_stats += lap(tl);
+    }
+    fq = Tensor();
     done += n;
     if (ro.num_samples > 0 && done >= ro.num_samples) break;
   }

@@ -1,9 +1,8 @@
-// float_sim_model: the QDQ model as float arithmetic that the executor runs at the float
-// model's speed (see compute.h). Activation QuantizeLinear -> DequantizeLinear pairs become
-// Div -> Clip -> Add(1.5 * 2^23) -> Sub(1.5 * 2^23) -> Mul, which computes the pair's value
-// exactly: (clamp(round_half_even(x / s) + z, qmin, qmax) - z) * s equals
-// round_half_even(clamp(x / s, qmin - z, qmax - z)) * s for integer bounds, and adding then
-// subtracting 1.5 * 2^23 in float32 rounds |v| < 2^22 to the nearest integer, ties to even.
+// float_sim_model: the QDQ model as float arithmetic that the executor runs at about the float
+// model's speed (see compute.h). Activation QuantizeLinear -> DequantizeLinear pairs become one
+// FakeQuantizeLinear node (runtime/fake_quant.cpp, a repq-internal op), which computes the
+// pair's value exactly in one pass: clamp(round_half_even(x / s), qmin - z, qmax - z) * s
+// equals (clamp(round_half_even(x / s) + z, qmin, qmax) - z) * s for integer bounds.
 // DequantizeLinear of constants (weights, int32 biases) become float constants.
 #include <cmath>
 #include <map>
@@ -39,12 +38,6 @@ bool per_tensor_params(const Graph& g, const Node& n, QParams& p) {
     return false;
   }
   return true;
-}
-
-Tensor scalar(float v) {
-  Tensor t(DType::kFloat32, Shape{});
-  t.mutable_data<float>()[0] = v;
-  return t;
 }
 
 // DequantizeLinear of a constant: float(q - z) * s per index of `axis` (as the kernel does).
@@ -88,16 +81,6 @@ bool fold_constant_dq(const Graph& g, const Node& n, Tensor& out) {
   }
 }
 
-Node binary(const std::string& op, const std::string& a, const std::string& b, const std::string& y,
-            const std::string& name) {
-  Node n;
-  n.op_type = op;
-  n.name = name;
-  n.inputs = {a, b};
-  n.outputs = {y};
-  return n;
-}
-
 }  // namespace
 
 Model float_sim_model(const Model& qdq) {
@@ -137,26 +120,16 @@ Model float_sim_model(const Model& qdq) {
                dp.is_uint8 == qp.is_uint8 && !graph_outputs.count(xq);
     }
     if (!all_dq) continue;
+    // One FakeQuantizeLinear node with the QuantizeLinear's own inputs (runtime/fake_quant.cpp).
     const std::string p = xq + "/fq";
-    const float lo = static_cast<float>((qp.is_uint8 ? 0 : -128) - qp.zero_point);
-    const float hi = static_cast<float>((qp.is_uint8 ? 255 : 127) - qp.zero_point);
-    constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-    g.set_initializer(p + "/scale", scalar(qp.scale));
-    g.set_initializer(p + "/lo", scalar(lo));
-    g.set_initializer(p + "/hi", scalar(hi));
-    g.set_initializer(p + "/magic", scalar(kMagic));
     std::vector<Node> chain;
-    chain.push_back(binary("Div", n.inputs[0], p + "/scale", p + "/div", p + "/div"));
-    Node clip;
-    clip.op_type = "Clip";
-    clip.name = p + "/clip";
-    clip.inputs = {p + "/div", p + "/lo", p + "/hi"};
-    clip.outputs = {p + "/clip"};
-    chain.push_back(clip);
-    chain.push_back(binary("Add", p + "/clip", p + "/magic", p + "/add", p + "/add"));
-    chain.push_back(binary("Sub", p + "/add", p + "/magic", p + "/round", p + "/sub"));
+    Node fq;
+    fq.op_type = "FakeQuantizeLinear";
+    fq.name = p;
+    fq.inputs = n.inputs;
+    chain.push_back(fq);
     const std::string first = g.nodes[cons[0]].outputs[0];
-    chain.push_back(binary("Mul", p + "/round", p + "/scale", first, p + "/mul"));
+    chain.back().outputs = {first};
     for (size_t k = 1; k < cons.size(); ++k) {
       Node id;
       id.op_type = "Identity";

@@ -9,7 +9,7 @@
 // rounding gives the same integer. The rounding adds and subtracts 1.5 * 2^23 in float32 (round
 // to nearest even, exact for |v| < 2^22, which the clamp ensures), so the loop vectorizes.
 // +-inf saturate like finite values; NaN stays NaN (the QuantizeLinear kernel leaves the int8
-// of a NaN undefined). It writes in place when the executor hands over the input.
+// of a NaN undefined).
 #include <cmath>
 #include <limits>
 
@@ -74,14 +74,14 @@ void fake_quant_span(const float* x, float* y, int64_t n, float s, float lo, flo
 }
 
 void run_fake_quant(int64_t axis, KernelCall& call) {
-  Tensor x = call.take_input(0);
-  const bool owned = !call.has_input(0);  // handed over: write in place
+  const Tensor& x = call.input(0);
   require_float(x, "input x");
   const FqParams p = fq_params(x, call.input(1), call.has_input(2) ? &call.input(2) : nullptr, axis);
-  Tensor y = owned ? std::move(x) : call.alloc(DType::kFloat32, x.shape());
-  const float* xd = owned ? nullptr : x.data<float>();
+  // Into a buffer of the executor's cache, not in place: the input may be a graph input that
+  // the caller still holds (writing to it would copy), and the executor recycles the input.
+  Tensor y = call.alloc(DType::kFloat32, x.shape());
+  const float* xd = x.data<float>();
   float* yd = y.numel() > 0 ? y.mutable_data<float>() : nullptr;
-  if (owned) xd = yd;
   const int64_t n = y.numel();
   if (n > 0 && p.channels == 1) {
     parallel_chunks(call.pool(), n, kChunk, [&](int64_t b, int64_t e) {
