@@ -1,8 +1,8 @@
 // float_sim_model (report/compute.h): the QDQ model as float ops. A Q -> DQ pair is replaced by
-// Div, Clip, Add/Sub 1.5 * 2^23, Mul, whose values are checked by hand (ties to even, clamping
-// to the int8 / uint8 range with a zero point), and on the bundled MobileOne the whole model's
-// outputs equal, bit for bit, the executor's own float path of the QDQ model (exact_qdq off);
-// the report's cumulative measure is unchanged with ReportOptions::exact within rounding.
+// one FakeQuantizeLinear node, whose values are checked by hand (ties to even, clamping to the
+// int8 / uint8 range with a zero point), and on the bundled MobileOne the whole model's outputs
+// equal, bit for bit, the executor's own float path of the QDQ model (exact_qdq off); the
+// report's cumulative measure is unchanged with ReportOptions::exact within rounding.
 #include <gtest/gtest.h>
 
 #include <cstring>
