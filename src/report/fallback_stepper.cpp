@@ -140,7 +140,27 @@ quant::QuantizeResult Stepper::run(const std::vector<std::string>& exclude) {
       hessians_ = quant::collect_hessians(r.fused, r.fused, calib_, r.plan.layers, so.collect);
       have_hessians_ = true;
     }
-    quant::apply_gptq(r.fused, r.plan, hessians_, so.gptq);
+    // A layer's GPTQ result depends only on its weights, scales and H: rounded once, reused.
+    quant::QuantPlan todo = r.plan;
+    todo.layers.clear();
+    for (const quant::LayerQuant& l : r.plan.layers) {
+      const auto c = gptq_done_.find(l.node);
+      if (c == gptq_done_.end() || c->second.first != l.scales) todo.layers.push_back(l);
+    }
+    if (!todo.layers.empty()) {
+      quant::apply_gptq(r.fused, todo, hessians_, so.gptq);
+      for (size_t i = 0; i < todo.layers.size(); ++i)
+        gptq_done_[todo.layers[i].node] = {r.plan.layer(todo.layers[i].node)->scales, todo.layers[i]};
+    }
+    for (quant::LayerQuant& l : r.plan.layers) {
+      const quant::LayerQuant& g = gptq_done_.at(l.node).second;
+      if (g.qweight.empty()) continue;  // not rounded by GPTQ (unsupported layer)
+      l.scales = g.scales;              // the fields apply_gptq sets
+      l.bias_values = g.bias_values;
+      l.weight_sqnr_db = g.weight_sqnr_db;
+      l.qweight = g.qweight;
+      l.note = g.note;
+    }
   }
   r.qdq = quant::export_qdq(r.fused, r.plan);
   return r;

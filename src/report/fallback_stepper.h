@@ -73,6 +73,8 @@ class Stepper {
   std::map<std::string, calib::TensorStats> stats_;
   std::map<std::string, quant::LayerHessian> hessians_;  // gptq: float inputs, every layer
   bool have_hessians_ = false;
+  // gptq: per layer, the scales before rounding and the layer after apply_gptq.
+  std::map<std::string, std::pair<std::vector<float>, quant::LayerQuant>> gptq_done_;
   int64_t samples_ = 0;         // per collection pass (the same data every step)
   std::vector<Tensor> ref_;     // float logits per batch
   std::vector<Tensor> inputs_;  // the batches, when they fit

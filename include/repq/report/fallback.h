@@ -47,16 +47,16 @@ const char* criterion_name(FallbackCriterion c);
 FallbackCriterion parse_criterion(const std::string& name);
 
 struct FallbackSearch {
-  FallbackCriterion criterion = FallbackCriterion::kAgreement;
-  // Stricter stop rule: a sample counts towards the target only when its quantized logits
-  // keep the float top-1 class with a margin (its logit minus the largest other) of at least
-  // margin_ratio times the float margin. 0: top-1 agreement. In [0, 1].
-  double margin_ratio = 0;
   // Layers tried per step: this many by isolated output SQNR plus this many by their gain the
   // last time they were tried (the union). <= 0: every remaining layer at every step.
   int candidates = 6;
   // Upper bound on the layers kept float (< 0: no bound).
   int max_float = -1;
+  FallbackCriterion criterion = FallbackCriterion::kAgreement;
+  // Stricter stop rule: a sample counts towards the target only when its quantized logits
+  // keep the float top-1 class with a margin (its logit minus the largest other) of at least
+  // margin_ratio times the float margin. 0: top-1 agreement. In [0, 1].
+  double margin_ratio = 0;
 };
 
 struct FallbackLayer {
