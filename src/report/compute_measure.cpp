@@ -64,20 +64,40 @@ void input_stats(const Tensor& x, double amax, std::vector<uint64_t>& hist, std:
   if (x.rank() >= 2) chmax.resize(static_cast<size_t>(c), 0.0);
   const float k = amax > 0 ? static_cast<float>(kFineBins / amax) : 0.0f;
   const float last = static_cast<float>(kFineBins - 1);
-  uint64_t* h = hist.data();
+  // Bin indices first (a loop that vectorizes; NaN gets the extra bin kFineBins, dropped), then
+  // the counts into four interleaved histograms: runs of one bin (the zeros after a Relu) would
+  // otherwise wait on the previous increment of the same counter.
+  constexpr int64_t kStep = 2048;
+  constexpr size_t kBins = kFineBins + 1;
+  std::vector<uint64_t> sub(4 * kBins, 0);
+  std::vector<uint32_t> idx(static_cast<size_t>(kStep));
+  uint32_t* ix = idx.data();
+  uint64_t *h0 = sub.data(), *h1 = h0 + kBins, *h2 = h1 + kBins, *h3 = h2 + kBins;
   for (int64_t a = 0; a < n0; ++a)
     for (int64_t ch = 0; ch < c; ++ch) {
       const float* p = xp + (a * c + ch) * inner;
       float mx = 0.0f;
-      for (int64_t i = 0; i < inner; ++i) {
-        const float v = std::fabs(p[i]);
-        if (!(v >= 0.0f)) continue;  // NaN
-        mx = v > mx ? v : mx;
-        const float b = v * k;
-        ++h[static_cast<size_t>(b < last ? b : last)];
+      for (int64_t i0 = 0; i0 < inner; i0 += kStep) {
+        const int64_t m = std::min(kStep, inner - i0);
+        for (int64_t i = 0; i < m; ++i) {
+          const float v = std::fabs(p[i0 + i]);
+          mx = v > mx ? v : mx;  // NaN never wins
+          const float b = v * k;
+          const float bc = b < last ? b : last;
+          ix[i] = v >= 0.0f ? static_cast<uint32_t>(static_cast<int32_t>(bc)) : static_cast<uint32_t>(kFineBins);
+        }
+        int64_t i = 0;
+        for (; i + 4 <= m; i += 4) {
+          ++h0[ix[i]];
+          ++h1[ix[i + 1]];
+          ++h2[ix[i + 2]];
+          ++h3[ix[i + 3]];
+        }
+        for (; i < m; ++i) ++h0[ix[i]];
       }
       if (x.rank() >= 2) chmax[static_cast<size_t>(ch)] = std::max(chmax[static_cast<size_t>(ch)], static_cast<double>(mx));
     }
+  for (size_t b = 0; b < static_cast<size_t>(kFineBins); ++b) hist[b] += h0[b] + h1[b] + h2[b] + h3[b];
 }
 
 // How the cumulative measure reads a row output from the QDQ model. A value that a per-tensor
