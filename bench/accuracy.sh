@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README accuracy table: float top-1, and for each `repq quantize --method` (minmax,
-# percentile, mse, entropy, kl, cfws, gptq) the INT8 top-1 and the top-1 agreement with float, in
+# percentile, mse, entropy, kl, cfws, gptq, gptq@--refine-act) the INT8 top-1 and the top-1 agreement with float, in
 # repq's own simulation and under ONNX Runtime (level extended, 2 threads), with PyTorch's FX PTQ
 # (bench/pytorch_ptq.py) beside them as the peer.
 #   MobileOne-S0 (../shared): calibrate on 32 photos of the first half of the 500 ImageNet photos
@@ -12,7 +12,8 @@
 #        --no-ort --no-pytorch --weights-only -o results.json]
 # A method may carry extra quantize flags after '@': percentile@--weights=gptq@--gptq-act-order.
 # Prints the markdown table on stdout, progress on stderr. Work files in build/bench/accuracy.
-# Takes 15-30 minutes on 2 shared cores (most of it MobileOne-S0: 250 photos per method).
+# Takes 20-40 minutes on 2 shared cores (most of it MobileOne-S0: 250 photos per method, and
+# ~5 minutes of gptq@--refine-act).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build/release
