@@ -4,7 +4,8 @@
 // the executor's own tensors in place (nothing is copied); memory is tensors x bins.
 // Timing: forward_seconds is Executor::run's wall time minus the time spent inside the
 // observer, so it is the executor's own work; total_seconds - forward_seconds is everything
-// else (reading and decoding the data, statistics (stats_seconds), progress).
+// else (reading and decoding the data, statistics (stats_seconds), progress). An optional
+// pass-2 observer (CollectOptions::pass2_observer; GPTQ's H) sees every tensor of pass 2.
 // Pass 2 takes the most recent pass-1 batches from a decode cache of at most
 // CollectOptions::cache_bytes (default 256 MiB: a fixed budget, not proportional to the number
 // of samples); earlier batches are read and decoded again. An InputError of the model while
@@ -124,6 +125,7 @@ CollectResult collect_stats(const Model& model, const data::Dataset& dataset,
           s.hist.add(value.data<float>(), value.numel());
         }
       }
+      if (pass == 1 && opts.pass2_observer) opts.pass2_observer(name, value);
       in_observer += seconds_since(t0);
     };
     while (done < limit) {

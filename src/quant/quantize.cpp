@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -164,8 +165,14 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   lap("cfws split");
   const QuantPoints points = pipeline_points(r.fused, o);
   lap("quant points");
-  const calib::CollectResult stats =
-      calib::collect_stats(r.fused, calib, points.stats_tensors(), o.collect);
+  // GPTQ's H of the float inputs is summed during calibration's second pass (no third pass).
+  std::unique_ptr<HessianAccumulator> hacc;
+  calib::CollectOptions co = o.collect;
+  if (o.weights == WeightMode::kGptq) {
+    hacc = std::make_unique<HessianAccumulator>(r.fused, r.fused, points.layers, o.collect.threads);
+    if (!hacc->empty()) co.pass2_observer = [&](const std::string& n, const Tensor& v) { hacc->observe(n, v); };
+  }
+  const calib::CollectResult stats = calib::collect_stats(r.fused, calib, points.stats_tensors(), co);
   spdlog::debug("quantize: calibration {:.3f} s: forward passes {:.3f} s, statistics {:.3f} s, "
                 "the rest (reading and decoding the samples, twice) {:.3f} s",
                 stats.total_seconds, stats.forward_seconds, stats.stats_seconds,
@@ -175,9 +182,8 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   lap("plan");
   if (o.weights == WeightMode::kGptq) {
     const QuantPlan rtn = r.plan;
-    const auto hs = collect_hessians(r.fused, r.fused, calib, r.plan.layers, o.collect);
-    lap("gptq statistics (float inputs)");
-    apply_gptq(r.fused, r.plan, hs, o.gptq);
+    spdlog::debug("quantize: gptq statistics (float inputs, in calibration) {:.3f} s", hacc->seconds());
+    apply_gptq(r.fused, r.plan, hacc->finish(), o.gptq);
     lap("gptq rounding");
     if (o.gptq.quantized_inputs) {  // again, on the inputs of the QDQ model just made
       const Model q = export_qdq(r.fused, r.plan);

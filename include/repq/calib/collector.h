@@ -27,6 +27,11 @@ struct CollectOptions {
   // batches; the earlier ones are decoded again). A fixed budget, whatever the number of
   // samples; 0: decode everything twice. 256 MiB holds about 440 224x224 RGB images.
   int64_t cache_bytes = int64_t{256} << 20;
+  // When set: called in pass 2 with every tensor the executor produces (graph inputs included,
+  // after the histograms), on the calling thread, batches in sample order. Its time counts as
+  // statistics (stats_seconds), not forward. quantize() collects GPTQ's H here instead of
+  // running a third pass.
+  std::function<void(const std::string& name, const Tensor& value)> pass2_observer;
 };
 
 struct CollectResult {

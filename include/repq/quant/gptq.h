@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,32 @@ std::vector<float> search_scales(const std::vector<float>& w, int64_t rows, int6
 // kMaxGptqColumns) and Gemm with transB = 1 on a 2-D input. Empty reason: supported.
 constexpr int64_t kMaxGptqColumns = 2304;
 std::string gptq_unsupported_reason(const Model& fused, const LayerQuant& l);
+// The same without the per-tensor check (for layers whose scales are not chosen yet).
+std::string gptq_geometry_unsupported_reason(const Model& fused, const LayerQuant& l);
+
+// Accumulates LayerHessian for the layers of `layers` that GPTQ supports (geometry only: the
+// plan's scales may not exist yet; apply_gptq skips per-tensor layers itself) from the tensors
+// of forward passes of `model` (an executor observer): observe() every tensor of each batch,
+// batches in sample order, then finish(). `model` and `fused` as in collect_hessians. The H
+// sums are spread over `threads` threads (0: all cores) by blocks of rows; every entry is
+// summed by one thread in a fixed order (src/quant/gptq_hessian.cpp), so any thread count and
+// batch size give the same bits. quantize() feeds it from calibration's second pass.
+class HessianAccumulator {
+ public:
+  HessianAccumulator(const Model& model, const Model& fused, const std::vector<LayerQuant>& layers,
+                     int threads);
+  ~HessianAccumulator();
+  HessianAccumulator(const HessianAccumulator&) = delete;
+  HessianAccumulator& operator=(const HessianAccumulator&) = delete;
+  void observe(const std::string& name, const Tensor& value);
+  std::map<std::string, LayerHessian> finish();  // the sums, H mirrored (full matrices)
+  bool empty() const;                            // no supported layer
+  double seconds() const;                        // wall time spent in observe()
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // One pass of `model` over the calibration data (executor observer, batches streamed; only
 // the H sums are kept) collecting LayerHessian for each layer of `layers` that GPTQ supports

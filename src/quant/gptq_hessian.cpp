@@ -1,0 +1,373 @@
+// HessianAccumulator (gptq.h): H = sum of x x^T and sum x over each layer's im2col patches,
+// fed with the tensors of forward passes (an executor observer).
+//
+// The arithmetic of one H entry is fixed, whatever the threads, the batch size or the CPU
+// path (AVX2 + FMA, or the portable scalar code, which give the same bits): per sample, for
+// the pair of patch rows (a, b), over chunks of 256 patches in order:
+//   eight float lanes l_t, l_t = fma(a[p], b[p], l_t) for p = chunk start + 8 m + t over the
+//   chunk's whole groups of eight; the chunk's last (length % 8) products go into l_0, the
+//   first four of them (when there are four or more) as rounded products added in order, the
+//   rest fused (fma); the chunk's sum is ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7));
+//   the chunk sums are added in order into a double starting at 0, which is added to H.
+// sum x: per chunk a float sum in patch order, added to the double. (This is the order the
+// earlier compiled loop happened to use, so H and the written models did not change.)
+// Work is split over a thread pool by blocks of H rows (each entry has one owner); the
+// im2col copy is skipped for 1x1 convs with stride 1 and no padding, and for Gemm.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "repq/error.h"
+#include "repq/quant/gptq.h"
+#include "runtime/thread_pool.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define REPQ_GPTQ_AVX2 1
+#endif
+
+namespace repq::quant {
+
+namespace {
+
+constexpr int64_t kChunk = 256;
+
+// a * b rounded to float, never contracted into a following add.
+inline float rounded_product(float a, float b) {
+  float p = a * b;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  __asm__("" : "+x"(p));
+#else
+  volatile float v = p;
+  p = v;
+#endif
+  return p;
+}
+
+// The chunk's last products (p .. end, fewer than 8) into lane 0, as defined above.
+inline float tail_into_lane0(float l0, const float* a, const float* b, int64_t p, int64_t end) {
+  if (end - p >= 4) {
+    for (int t = 0; t < 4; ++t) l0 = l0 + rounded_product(a[p + t], b[p + t]);
+    p += 4;
+  }
+  for (; p < end; ++p) l0 = std::fma(a[p], b[p], l0);
+  return l0;
+}
+
+inline float combine_lanes(const float* l) {
+  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+// out[r][c] = the chunk sum of rows a[r], b[c] over [p0, end).
+template <int RI, int RJ>
+void block_chunk(const float* const* a, const float* const* b, int64_t p0, int64_t end,
+                 float (&out)[RI][RJ]) {
+#if defined(REPQ_GPTQ_AVX2)
+  __m256 acc[RI][RJ];
+  for (int r = 0; r < RI; ++r)
+    for (int c = 0; c < RJ; ++c) acc[r][c] = _mm256_setzero_ps();
+  int64_t p = p0;
+  for (; p + 8 <= end; p += 8) {
+    __m256 va[RI];
+    for (int r = 0; r < RI; ++r) va[r] = _mm256_loadu_ps(a[r] + p);
+    for (int c = 0; c < RJ; ++c) {
+      const __m256 vb = _mm256_loadu_ps(b[c] + p);
+      for (int r = 0; r < RI; ++r) acc[r][c] = _mm256_fmadd_ps(va[r], vb, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < RI; ++r)
+    for (int c = 0; c < RJ; ++c) {
+      __m256 v = acc[r][c];
+      if (p < end) {
+        const float l0 = tail_into_lane0(_mm256_cvtss_f32(v), a[r], b[c], p, end);
+        v = _mm256_blend_ps(v, _mm256_set1_ps(l0), 1);
+      }
+      // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)); float addition is commutative.
+      const __m256 t = _mm256_add_ps(v, _mm256_permute_ps(v, 0xB1));
+      const __m256 u = _mm256_add_ps(t, _mm256_permute_ps(t, 0x4E));
+      out[r][c] = _mm_cvtss_f32(
+          _mm_add_ss(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
+    }
+#else
+  for (int r = 0; r < RI; ++r)
+    for (int c = 0; c < RJ; ++c) {
+      float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t p = p0;
+      for (; p + 8 <= end; p += 8)
+        for (int t = 0; t < 8; ++t) l[t] = std::fma(a[r][p + t], b[c][p + t], l[t]);
+      l[0] = tail_into_lane0(l[0], a[r], b[c], p, end);
+      out[r][c] = combine_lanes(l);
+    }
+#endif
+}
+
+// sum x of rows [i0, i1) (row i at rows + i * ld, P patches): per chunk a float sum in patch
+// order. Eight rows at a time, so that eight independent chains of adds run at once.
+void row_sums(const float* rows, int64_t ld, int64_t P, int64_t i0, int64_t i1, double* sx) {
+  for (int64_t r0 = i0; r0 < i1; r0 += 8) {
+    const int n = static_cast<int>(std::min<int64_t>(8, i1 - r0));
+    for (int64_t p0 = 0; p0 < P; p0 += kChunk) {
+      const int64_t end = std::min(P, p0 + kChunk);
+      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      if (n == 8) {
+        for (int64_t p = p0; p < end; ++p)
+          for (int r = 0; r < 8; ++r) s[r] += rows[(r0 + r) * ld + p];
+      } else {
+        for (int64_t p = p0; p < end; ++p)
+          for (int r = 0; r < n; ++r) s[r] += rows[(r0 + r) * ld + p];
+      }
+      for (int r = 0; r < n; ++r) sx[r0 + r] += s[r];
+    }
+  }
+}
+
+// Rows [i0, i0 + RI) of H (the upper triangle, j >= i) for one sample's patch matrix: row i at
+// rows + i * ld, P patches.
+template <int RI, int RJ>
+void rows_block(const float* rows, int64_t ld, int64_t K, int64_t P, int64_t i0, double* h) {
+  const float* a[RI];
+  for (int r = 0; r < RI; ++r) a[r] = rows + std::min(i0 + r, K - 1) * ld;
+  for (int64_t j0 = i0 - i0 % RJ; j0 < K; j0 += RJ) {
+    const float* b[RJ];
+    for (int c = 0; c < RJ; ++c) b[c] = rows + std::min(j0 + c, K - 1) * ld;
+    double acc[RI][RJ] = {};
+    float out[RI][RJ];
+    for (int64_t p0 = 0; p0 < P; p0 += kChunk) {
+      block_chunk<RI, RJ>(a, b, p0, std::min(P, p0 + kChunk), out);
+      for (int r = 0; r < RI; ++r)
+        for (int c = 0; c < RJ; ++c) acc[r][c] += static_cast<double>(out[r][c]);
+    }
+    for (int r = 0; r < RI; ++r)
+      for (int c = 0; c < RJ; ++c) {
+        const int64_t i = i0 + r, j = j0 + c;
+        if (i < K && j < K && j >= i) h[i * K + j] += acc[r][c];
+      }
+  }
+}
+
+// Conv geometry from the node and its weight [O, C/g, kh, kw] (Gemm: [O, K], one patch per row).
+struct ConvGeom {
+  bool gemm = false;
+  int64_t groups = 1, cin_g = 0, kh = 1, kw = 1;
+  int64_t sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
+  int64_t k() const { return cin_g * kh * kw; }
+  // 1x1, stride 1, no padding: the patch rows are the input channels themselves.
+  bool direct() const {
+    return gemm || (kh == 1 && kw == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && pb == 0 && pr == 0);
+  }
+  int64_t out_h(int64_t H) const { return (H + pt + pb - dh * (kh - 1) - 1) / sh + 1; }
+  int64_t out_w(int64_t W) const { return (W + pl + pr - dw * (kw - 1) - 1) / sw + 1; }
+};
+
+ConvGeom geometry(const Node& n, const Tensor& w) {
+  ConvGeom c;
+  if (n.op_type == "Gemm") {
+    c.gemm = true;
+    c.cin_g = w.dim(1);
+    return c;
+  }
+  c.groups = n.attr_int("group", 1);
+  c.cin_g = w.dim(1);
+  c.kh = w.dim(2);
+  c.kw = w.dim(3);
+  const auto s = n.attr_ints("strides", {1, 1}), d = n.attr_ints("dilations", {1, 1});
+  const auto p = n.attr_ints("pads", {0, 0, 0, 0});
+  c.sh = s[0], c.sw = s[1], c.dh = d[0], c.dw = d[1];
+  c.pt = p[0], c.pl = p[1], c.pb = p[2], c.pr = p[3];
+  return c;
+}
+
+// The patch rows of group g (K x P, zero padding) of one sample x: [C, H, W].
+void im2col(const ConvGeom& c, const float* x, int64_t H, int64_t W, int64_t g, float* cols) {
+  const int64_t oh = c.out_h(H), ow = c.out_w(W), P = oh * ow;
+  for (int64_t ci = 0; ci < c.cin_g; ++ci) {
+    const float* xc = x + (g * c.cin_g + ci) * H * W;
+    for (int64_t ky = 0; ky < c.kh; ++ky)
+      for (int64_t kx = 0; kx < c.kw; ++kx) {
+        float* row = cols + ((ci * c.kh + ky) * c.kw + kx) * P;
+        // Output columns whose input column ix = xo * sw - pl + kx * dw is inside [0, W).
+        const int64_t off = kx * c.dw - c.pl;
+        int64_t lo = off >= 0 ? 0 : (-off + c.sw - 1) / c.sw;
+        int64_t hi = W - off <= 0 ? 0 : (W - off + c.sw - 1) / c.sw;
+        lo = std::min(lo, ow);
+        hi = std::clamp(hi, lo, ow);
+        for (int64_t y = 0; y < oh; ++y) {
+          float* out = row + y * ow;
+          const int64_t iy = y * c.sh - c.pt + ky * c.dh;
+          if (iy < 0 || iy >= H) {
+            std::fill(out, out + ow, 0.0f);
+            continue;
+          }
+          std::fill(out, out + lo, 0.0f);
+          const float* in = xc + iy * W;
+          if (c.sw == 1)
+            std::copy(in + lo + off, in + hi + off, out + lo);
+          else
+            for (int64_t xo = lo; xo < hi; ++xo) out[xo] = in[xo * c.sw + off];
+          std::fill(out + hi, out + ow, 0.0f);
+        }
+      }
+  }
+}
+
+const Node* node_named(const Graph& g, const std::string& name) {
+  for (const Node& n : g.nodes)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+struct Slot {
+  std::string layer;
+  ConvGeom geom;
+  LayerHessian* st = nullptr;
+};
+
+constexpr int kRows = 3;  // H rows per task (register block 3 x 4, or 3 x 3 for 9 columns)
+
+}  // namespace
+
+struct HessianAccumulator::Impl {
+  std::map<std::string, LayerHessian> out;
+  std::map<std::string, std::vector<Slot>> by_input;  // value of `model` -> layers reading it
+  runtime::ThreadPool pool;
+  std::vector<float> cols;
+  double seconds = 0;
+
+  explicit Impl(int threads) : pool(threads) {}
+
+  // One sample's patch matrix (all groups) -> H and sum x.
+  void add_sample(const Slot& s, const float* x, int64_t H, int64_t W) {
+    const ConvGeom& c = s.geom;
+    LayerHessian& st = *s.st;
+    const int64_t K = c.k(), G = c.groups;
+    const int64_t P = c.out_h(H) * c.out_w(W);
+    if (P <= 0) return;
+    const int64_t blocks = (K + kRows - 1) / kRows;
+    // H rows [i0, i0 + kRows) and their sums x of group g, patch rows at `rows`.
+    const auto block = [&](const float* rows, int64_t g, int64_t i0) {
+      double* h = st.h.data() + g * K * K;
+      row_sums(rows, P, P, i0, std::min(K, i0 + kRows), st.sum_x.data() + g * K);
+      if (K % 4 == 0)
+        rows_block<kRows, 4>(rows, P, K, P, i0, h);
+      else
+        rows_block<kRows, 3>(rows, P, K, P, i0, h);
+    };
+    if (c.direct()) {  // the input channels are the patch rows
+      pool.run(G * blocks, [&](int64_t t) { block(x + (t / blocks) * K * P, t / blocks, (t % blocks) * kRows); });
+    } else if (G >= 2 * pool.threads() && K <= 32) {  // depthwise: one task per group, cache-sized
+      pool.run(G, [&](int64_t g) {
+        thread_local std::vector<float> buf;
+        buf.resize(static_cast<size_t>(K * P));
+        im2col(c, x, H, W, g, buf.data());
+        row_sums(buf.data(), P, P, 0, K, st.sum_x.data() + g * K);
+        for (int64_t i0 = 0; i0 < K; i0 += kRows)
+          if (K % 4 == 0)
+            rows_block<kRows, 4>(buf.data(), P, K, P, i0, st.h.data() + g * K * K);
+          else
+            rows_block<kRows, 3>(buf.data(), P, K, P, i0, st.h.data() + g * K * K);
+      });
+    } else {
+      cols.resize(static_cast<size_t>(G * K * P));
+      pool.run(G, [&](int64_t g) { im2col(c, x, H, W, g, cols.data() + g * K * P); });
+      pool.run(G * blocks, [&](int64_t t) {
+        block(cols.data() + (t / blocks) * K * P, t / blocks, (t % blocks) * kRows);
+      });
+    }
+  }
+
+  // n samples of one patch each (Gemm rows, or 1x1 maps): h_ij += a_i * a_j rounded to
+  // float (the definition above with P = 1), samples in order; tasks over row blocks.
+  void add_single_patches(LayerHessian& st, const float* x, int64_t n) {
+    const int64_t K = st.k, rows_per_task = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(K, 1));
+    const int64_t tasks = (K + rows_per_task - 1) / rows_per_task;
+    pool.run(tasks, [&](int64_t t) {
+      const int64_t i_end = std::min(K, (t + 1) * rows_per_task);
+      for (int64_t b = 0; b < n; ++b) {
+        const float* a = x + b * K;
+        for (int64_t i = t * rows_per_task; i < i_end; ++i) {
+          st.sum_x[i] += static_cast<double>(0.0f + a[i]);
+          double* hi = st.h.data() + i * K;
+          const float ai = a[i];
+          for (int64_t j = i; j < K; ++j) hi[j] += static_cast<double>(rounded_product(ai, a[j]));
+        }
+      }
+    });
+  }
+};
+
+HessianAccumulator::HessianAccumulator(const Model& model, const Model& fused,
+                                       const std::vector<LayerQuant>& layers, int threads) {
+  if (threads <= 0) {
+    const unsigned hc = std::thread::hardware_concurrency();
+    threads = hc == 0 ? 1 : static_cast<int>(hc);
+  }
+  impl_ = std::make_unique<Impl>(threads);
+  for (const LayerQuant& l : layers) {
+    if (!gptq_geometry_unsupported_reason(fused, l).empty() || impl_->out.count(l.node)) continue;
+    const Node* n = node_named(fused.graph, l.node);
+    const Node* rn = node_named(model.graph, l.node);
+    if (!rn || rn->inputs.empty()) continue;
+    const ConvGeom geom = geometry(*n, *fused.graph.initializer(l.weight));
+    LayerHessian& st = impl_->out[l.node];
+    st.groups = geom.groups;
+    st.k = geom.k();
+    st.h.assign(static_cast<size_t>(st.groups * st.k * st.k), 0.0);
+    st.sum_x.assign(static_cast<size_t>(st.groups * st.k), 0.0);
+    impl_->by_input[rn->inputs[0]].push_back({l.node, geom, nullptr});
+  }
+  for (auto& [name, slots] : impl_->by_input)
+    for (Slot& s : slots) s.st = &impl_->out.at(s.layer);
+}
+
+HessianAccumulator::~HessianAccumulator() = default;
+
+bool HessianAccumulator::empty() const { return impl_->out.empty(); }
+
+double HessianAccumulator::seconds() const { return impl_->seconds; }
+
+void HessianAccumulator::observe(const std::string& name, const Tensor& v) {
+  const auto it = impl_->by_input.find(name);
+  if (it == impl_->by_input.end()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (v.dtype() != DType::kFloat32)
+    throw InputError("gptq: tensor '" + name + "' is " + dtype_name(v.dtype()));
+  for (Slot& s : it->second) {
+    LayerHessian& st = *s.st;
+    const int64_t n = v.rank() > 0 ? v.dim(0) : 0;
+    if (s.geom.gemm) {
+      if (v.rank() != 2 || v.dim(1) != st.k)
+        throw InputError("gptq: input '" + name + "' of Gemm '" + s.layer + "' is not [N, " +
+                         std::to_string(st.k) + "]");
+      impl_->add_single_patches(st, v.data<float>(), n);
+      st.count += n;
+      continue;
+    }
+    if (v.rank() != 4 || v.dim(1) != s.geom.groups * s.geom.cin_g)
+      throw InputError("gptq: input '" + name + "' of Conv '" + s.layer + "' has an unexpected shape");
+    const int64_t H = v.dim(2), W = v.dim(3);
+    for (int64_t b = 0; b < n; ++b) impl_->add_sample(s, v.data<float>() + b * v.dim(1) * H * W, H, W);
+    st.count += n * std::max<int64_t>(s.geom.out_h(H), 0) * std::max<int64_t>(s.geom.out_w(W), 0);
+  }
+  impl_->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::map<std::string, LayerHessian> HessianAccumulator::finish() {
+  std::map<std::string, LayerHessian> out = std::move(impl_->out);
+  impl_->out.clear();
+  impl_->by_input.clear();
+  // Mirror the upper triangles.
+  for (auto& [name, st] : out)
+    for (int64_t g = 0; g < st.groups; ++g) {
+      double* h = st.h.data() + g * st.k * st.k;
+      for (int64_t i = 0; i < st.k; ++i)
+        for (int64_t j = 0; j < i; ++j) h[i * st.k + j] = h[j * st.k + i];
+    }
+  return out;
+}
+
+}  // namespace repq::quant
