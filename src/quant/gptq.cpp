@@ -1,10 +1,15 @@
 // GPTQ core (gptq.h): Cholesky of H^-1 with error feedback, the H-weighted scale search, and
-// the base64 coding of the plan's int8 values. Everything in double, in a fixed order.
+// the base64 coding of the plan's int8 values. Everything in double, in a fixed order (Eigen's
+// LLT single-threaded: the same sizes give the same bits).
 #include "repq/quant/gptq.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+
+#define EIGEN_DONT_PARALLELIZE
+#include <Eigen/Cholesky>
+#include <Eigen/Core>
 
 #include "repq/error.h"
 
@@ -12,52 +17,23 @@ namespace repq::quant {
 
 namespace {
 
-// In-place lower Cholesky factor of the k x k row-major matrix a (a = L L^T); false when a
-// pivot is not positive.
-bool cholesky_lower(std::vector<double>& a, int64_t k) {
-  for (int64_t j = 0; j < k; ++j) {
-    double d = a[j * k + j];
-    for (int64_t p = 0; p < j; ++p) d -= a[j * k + p] * a[j * k + p];
-    if (!(d > 0) || !std::isfinite(d)) return false;
-    const double ljj = std::sqrt(d);
-    a[j * k + j] = ljj;
-    for (int64_t i = j + 1; i < k; ++i) {
-      double s = a[i * k + j];
-      for (int64_t p = 0; p < j; ++p) s -= a[i * k + p] * a[j * k + p];
-      a[i * k + j] = s / ljj;
-    }
-    for (int64_t i = 0; i < j; ++i) a[i * k + j] = 0;
-  }
-  return true;
-}
+using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // U upper with H^-1 = U^T U (GPTQ's torch.linalg.cholesky(H^-1, upper=True)), from H already
-// damped. H^-1 = L^-T L^-1; its lower Cholesky factor M (H^-1 = M M^T) gives U = M^T.
-bool inverse_upper_factor(std::vector<double> h, int64_t k, std::vector<double>& u) {
-  if (!cholesky_lower(h, k)) return false;
-  // Linv = L^-1 (lower), by forward substitution column by column.
-  std::vector<double> linv(static_cast<size_t>(k * k), 0.0);
-  for (int64_t c = 0; c < k; ++c) {
-    linv[c * k + c] = 1.0 / h[c * k + c];
-    for (int64_t i = c + 1; i < k; ++i) {
-      double s = 0;
-      for (int64_t p = c; p < i; ++p) s += h[i * k + p] * linv[p * k + c];
-      linv[i * k + c] = -s / h[i * k + i];
-    }
-  }
-  // Hinv = Linv^T Linv.
-  std::vector<double> hinv(static_cast<size_t>(k * k), 0.0);
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = 0; j <= i; ++j) {
-      double s = 0;
-      for (int64_t p = i; p < k; ++p) s += linv[p * k + i] * linv[p * k + j];
-      hinv[i * k + j] = hinv[j * k + i] = s;
-    }
-  if (!cholesky_lower(hinv, k)) return false;
-  u.assign(static_cast<size_t>(k * k), 0.0);
-  for (int64_t i = 0; i < k; ++i)
-    for (int64_t j = 0; j <= i; ++j) u[j * k + i] = hinv[i * k + j];
-  return true;
+// damped: H = L L^T (Eigen's blocked LLT), H^-1 from it, then H^-1's own LLT, U = its L^T.
+// False when either factorization meets a pivot that is not positive, or a value is not finite.
+bool inverse_upper_factor(const std::vector<double>& h, int64_t k, std::vector<double>& u) {
+  const Eigen::Map<const RowMat> hm(h.data(), k, k);
+  if (!hm.allFinite()) return false;
+  const Eigen::LLT<RowMat> llt(hm);
+  if (llt.info() != Eigen::Success) return false;
+  const RowMat hinv = llt.solve(RowMat::Identity(k, k));
+  const Eigen::LLT<RowMat> llt2(hinv);
+  if (llt2.info() != Eigen::Success) return false;
+  u.resize(static_cast<size_t>(k * k));
+  Eigen::Map<RowMat> um(u.data(), k, k);
+  um = llt2.matrixU();
+  return um.allFinite() && (um.diagonal().array() > 0).all();
 }
 
 // QuantizeLinear's rounding of x / s (float division, half to even), clamped to [-127, 127].
@@ -92,21 +68,32 @@ bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector
        damp = damp > 0 ? damp * 10 : 1e-6) {
     std::vector<double> hd = hp;
     for (int64_t i = 0; i < k; ++i) hd[i * k + i] += damp * mean_diag;
-    ok = inverse_upper_factor(std::move(hd), k, u);
+    ok = inverse_upper_factor(hd, k, u);
   }
   if (!ok) return false;
   q.assign(static_cast<size_t>(rows * k), 0);
-  std::vector<double> row(static_cast<size_t>(k));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float s = scales[static_cast<size_t>(r)];
-    for (int64_t i = 0; i < k; ++i) row[i] = w[r * k + perm[i]];
+  // Column by column, each row's error fed forward: row_j -= e U_ij for j > i (one fused
+  // multiply-add per entry). Rows go in tiles so that U is read once per tile, not per row; each
+  // row sees exactly the operations it would see alone.
+  constexpr int64_t kTile = 16;
+  std::vector<double> tile(static_cast<size_t>(kTile * k));
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+    const int64_t nr = std::min(kTile, rows - r0);
+    for (int64_t t = 0; t < nr; ++t)
+      for (int64_t i = 0; i < k; ++i) tile[t * k + i] = w[(r0 + t) * k + perm[i]];
     for (int64_t i = 0; i < k; ++i) {
-      const float qi = round_q(static_cast<float>(row[i]), s);
-      q[r * k + perm[i]] = static_cast<int8_t>(qi);
-      const double err = (row[i] - static_cast<double>(qi) * s) / u[i * k + i];
-      for (int64_t j = i + 1; j < k; ++j) row[j] -= err * u[i * k + j];
+      const double* ui = u.data() + i * k;
+      for (int64_t t = 0; t < nr; ++t) {
+        double* row = tile.data() + t * k;
+        const float s = scales[static_cast<size_t>(r0 + t)];
+        const float qi = round_q(static_cast<float>(row[i]), s);
+        q[(r0 + t) * k + perm[i]] = static_cast<int8_t>(qi);
+        const double err = (row[i] - static_cast<double>(qi) * s) / ui[i];
+        for (int64_t j = i + 1; j < k; ++j) row[j] = std::fma(-err, ui[j], row[j]);
+      }
     }
-    for (int64_t i = 0; i < k; ++i) w[r * k + perm[i]] = static_cast<float>(row[i]);
+    for (int64_t t = 0; t < nr; ++t)
+      for (int64_t i = 0; i < k; ++i) w[(r0 + t) * k + perm[i]] = static_cast<float>(tile[t * k + i]);
   }
   return true;
 }

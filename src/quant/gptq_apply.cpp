@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#define EIGEN_DONT_PARALLELIZE
+#include <Eigen/Core>
+
 #include "repq/eval/metrics.h"
 #include "repq/quant/gptq.h"
 
@@ -14,22 +17,19 @@ namespace repq::quant {
 
 namespace {
 
-// e^T H e for e = w - q * s over one row.
-double weighted_error(const float* w, const int8_t* q, float s, const double* h, int64_t k) {
-  std::vector<double> e(static_cast<size_t>(k));
-  for (int64_t i = 0; i < k; ++i) e[i] = static_cast<double>(w[i]) - static_cast<double>(q[i]) * s;
-  // H is symmetric: the diagonal plus twice the upper triangle; four partial sums (vectorized).
-  double err = 0;
-  for (int64_t i = 0; i < k; ++i) {
-    const double* hi = h + i * k;
-    double t[4] = {0, 0, 0, 0};
-    int64_t j = i + 1;
-    for (; j + 4 <= k; j += 4)
-      for (int u = 0; u < 4; ++u) t[u] += hi[j + u] * e[j + u];
-    for (; j < k; ++j) t[0] += hi[j] * e[j];
-    err += e[i] * (hi[i] * e[i] + 2 * ((t[0] + t[1]) + (t[2] + t[3])));
-  }
-  return err;
+using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// sum over the rows of e^T H e, e = w - q * s (rows x k), as one matrix product E H (Eigen,
+// single-threaded: the same sizes give the same bits).
+double weighted_error(const float* w, const int8_t* q, const float* s, int64_t rows, int64_t k,
+                      const double* h) {
+  RowMat e(rows, k);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < k; ++i)
+      e(r, i) = static_cast<double>(w[r * k + i]) - static_cast<double>(q[r * k + i]) * s[r];
+  const Eigen::Map<const RowMat> hm(h, k, k);
+  const RowMat he = e * hm;
+  return (e.array() * he.array()).sum();
 }
 
 int8_t rtn(float x, float s) { return static_cast<int8_t>(std::clamp(std::nearbyint(x / s), -127.0f, 127.0f)); }
@@ -65,15 +65,13 @@ void apply_gptq(const Model& fused, QuantPlan& plan,
         for (int64_t r = 0; r < rows_g; ++r)
           for (int64_t i = 0; i < k; ++i) q[r * k + i] = rtn(wg[r * k + i], sg[r]);
       }
-      for (int64_t r = 0; r < rows_g; ++r) {
-        const int64_t o_ch = g * rows_g + r;
-        scales[o_ch] = sg[r];
-        std::vector<int8_t> qr(static_cast<size_t>(k));
-        for (int64_t i = 0; i < k; ++i) qr[i] = rtn(wg[r * k + i], l.scales[o_ch]);
-        err_rtn += weighted_error(wg.data() + r * k, qr.data(), l.scales[o_ch], h.data(), k);
-        err_gptq += weighted_error(wg.data() + r * k, q.data() + r * k, sg[r], h.data(), k);
-        std::copy(q.begin() + r * k, q.begin() + (r + 1) * k, qall.begin() + o_ch * k);
-      }
+      std::vector<int8_t> qr(static_cast<size_t>(rows_g * k));
+      for (int64_t r = 0; r < rows_g; ++r)
+        for (int64_t i = 0; i < k; ++i) qr[r * k + i] = rtn(wg[r * k + i], l.scales[g * rows_g + r]);
+      err_rtn += weighted_error(wg.data(), qr.data(), l.scales.data() + g * rows_g, rows_g, k, h.data());
+      err_gptq += weighted_error(wg.data(), q.data(), sg.data(), rows_g, k, h.data());
+      for (int64_t r = 0; r < rows_g; ++r) scales[g * rows_g + r] = sg[r];
+      std::copy(q.begin(), q.begin() + rows_g * k, qall.begin() + g * rows_g * k);
     }
     l.scales = scales;
     // Bias correction: E[y_q - y] = (Wq - W) E[x] per output channel.

@@ -9,8 +9,9 @@
 //   first four of them (when there are four or more) as rounded products added in order, the
 //   rest fused (fma); the chunk's sum is ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7));
 //   the chunk sums are added in order into a double starting at 0, which is added to H.
-// sum x: per chunk a float sum in patch order, added to the double. (This is the order the
-// earlier compiled loop happened to use, so H and the written models did not change.)
+// sum x: the same with b = 1 (eight lanes of adds, the tail added into l_0 in order). (H's order
+// is the one the earlier compiled loop happened to use, so H did not change; sum x changed in
+// its last bits, the models written with --method gptq did not: S0 and the bundled ones.)
 // Work is split over a thread pool by blocks of H rows (each entry has one owner); the
 // im2col copy is skipped for 1x1 convs with stride 1 and no padding, and for Gemm.
 #include <algorithm>
@@ -106,22 +107,37 @@ void block_chunk(const float* const* a, const float* const* b, int64_t p0, int64
 #endif
 }
 
-// sum x of rows [i0, i1) (row i at rows + i * ld, P patches): per chunk a float sum in patch
-// order. Eight rows at a time, so that eight independent chains of adds run at once.
+// sum x of rows [i0, i1) (row i at rows + i * ld, P patches), per chunk of 256 patches the
+// same eight-lane order as an H entry with b = 1 (l_t += a[p], the tail added in order into l_0,
+// the lanes combined as for H), chunk sums in order into the double. Eight rows at a time:
+// eight independent chains of vector adds.
 void row_sums(const float* rows, int64_t ld, int64_t P, int64_t i0, int64_t i1, double* sx) {
   for (int64_t r0 = i0; r0 < i1; r0 += 8) {
     const int n = static_cast<int>(std::min<int64_t>(8, i1 - r0));
     for (int64_t p0 = 0; p0 < P; p0 += kChunk) {
       const int64_t end = std::min(P, p0 + kChunk);
-      float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const int64_t full = p0 + (end - p0) / 8 * 8;
+      float l[8][8] = {};
+#if defined(REPQ_GPTQ_AVX2)
+      __m256 acc[8];
+      for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
       if (n == 8) {
-        for (int64_t p = p0; p < end; ++p)
-          for (int r = 0; r < 8; ++r) s[r] += rows[(r0 + r) * ld + p];
+        for (int64_t p = p0; p < full; p += 8)
+          for (int r = 0; r < 8; ++r) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(rows + (r0 + r) * ld + p));
       } else {
-        for (int64_t p = p0; p < end; ++p)
-          for (int r = 0; r < n; ++r) s[r] += rows[(r0 + r) * ld + p];
+        for (int64_t p = p0; p < full; p += 8)
+          for (int r = 0; r < n; ++r) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(rows + (r0 + r) * ld + p));
       }
-      for (int r = 0; r < n; ++r) sx[r0 + r] += s[r];
+      for (int r = 0; r < n; ++r) _mm256_storeu_ps(l[r], acc[r]);
+#else
+      for (int r = 0; r < n; ++r)
+        for (int64_t p = p0; p < full; p += 8)
+          for (int t = 0; t < 8; ++t) l[r][t] += rows[(r0 + r) * ld + p + t];
+#endif
+      for (int r = 0; r < n; ++r) {
+        for (int64_t p = full; p < end; ++p) l[r][0] += rows[(r0 + r) * ld + p];
+        sx[r0 + r] += static_cast<double>(combine_lanes(l[r]));
+      }
     }
   }
 }

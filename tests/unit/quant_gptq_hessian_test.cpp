@@ -65,11 +65,15 @@ g (float[N,7,H,1] x) => (float[N,2,H,1] y)
     ASSERT_EQ(st.k, 7);
     EXPECT_EQ(st.count, P);
     for (int i = 0; i < 7; ++i) {
-      double sx = 0;
+      double sx = 0;  // the same order with b = 1: eight lanes of adds, the tail into lane 0
       for (int64_t p0 = 0; p0 < P; p0 += 256) {
-        float s = 0;
-        for (int64_t p = p0; p < std::min(P, p0 + 256); ++p) s += x[i * P + p];
-        sx += s;
+        const int64_t end = std::min(P, p0 + 256);
+        float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t p = p0;
+        for (; p + 8 <= end; p += 8)
+          for (int t = 0; t < 8; ++t) l[t] += x[i * P + p + t];
+        for (; p < end; ++p) l[0] += x[i * P + p];
+        sx += static_cast<double>(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
       }
       EXPECT_EQ(st.sum_x[i], sx) << "P " << P << " i " << i;
       for (int j = 0; j < 7; ++j)
