@@ -6,6 +6,7 @@
 #
 # Usage: bench/report_time.sh [build-dir] [method] [threads] [runs]
 #   defaults: build/release, cfws, 2 threads, 3 runs (the fastest run of each is used).
+#   NO_BUILD=1 uses the build dir's binaries as they are.
 # Needs ../shared (MobileOne-S0 weights and the ImageNet photos).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,8 +15,10 @@ method=${2:-cfws}
 threads=${3:-2}
 runs=${4:-3}
 shared=${REPQ_SHARED_DIR:-../shared}
-if [ ! -f "$build/build.ninja" ]; then cmake --preset release -B "$build" >/dev/null; fi
-nice cmake --build "$build" -j2 --target repq_cli repq-make-mobileone >/dev/null
+if [ -z "${NO_BUILD:-}" ]; then  # NO_BUILD=1: use the build dir's binaries as they are
+  if [ ! -f "$build/build.ninja" ]; then cmake --preset release -B "$build" >/dev/null; fi
+  nice cmake --build "$build" -j2 --target repq_cli repq-make-mobileone >/dev/null
+fi
 model="$build/models/mobileone_s0.onnx"
 if [ ! -f "$model" ]; then
   mkdir -p "$build/models"
