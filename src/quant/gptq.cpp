@@ -20,19 +20,21 @@ namespace {
 using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 // U upper with H^-1 = U^T U (GPTQ's torch.linalg.cholesky(H^-1, upper=True)), from H already
-// damped: H = L L^T (Eigen's blocked LLT), H^-1 from it, then H^-1's own LLT, U = its L^T.
-// False when either factorization meets a pivot that is not positive, or a value is not finite.
+// damped, without forming H^-1: with J the reversal permutation, J H J = R R^T (Eigen's
+// blocked LLT, R lower), so H = V V^T with V = J R J upper, H^-1 = V^-T V^-1 and
+// U = V^-1 = J R^-1 J. False when the factorization meets a pivot that is not positive, or a
+// value is not finite.
 bool inverse_upper_factor(const std::vector<double>& h, int64_t k, std::vector<double>& u) {
   const Eigen::Map<const RowMat> hm(h.data(), k, k);
   if (!hm.allFinite()) return false;
-  const Eigen::LLT<RowMat> llt(hm);
+  const RowMat hr = hm.reverse();
+  const Eigen::LLT<RowMat> llt(hr);
   if (llt.info() != Eigen::Success) return false;
-  const RowMat hinv = llt.solve(RowMat::Identity(k, k));
-  const Eigen::LLT<RowMat> llt2(hinv);
-  if (llt2.info() != Eigen::Success) return false;
+  RowMat rinv = RowMat::Identity(k, k);
+  llt.matrixL().solveInPlace(rinv);
   u.resize(static_cast<size_t>(k * k));
   Eigen::Map<RowMat> um(u.data(), k, k);
-  um = llt2.matrixU();
+  um = rinv.reverse();
   return um.allFinite() && (um.diagonal().array() > 0).all();
 }
 
