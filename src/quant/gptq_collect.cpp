@@ -49,7 +49,8 @@ std::string gptq_geometry_unsupported_reason(const Model& fused, const LayerQuan
   if (n->op_type != "Conv") return "op " + n->op_type;
   if (w->rank() != 4) return "not a 2-D convolution";
   const std::string pad = n->attr_string("auto_pad", "NOTSET");
-  if (pad != "NOTSET" && pad != "VALID") return "auto_pad " + pad;
+  if (pad != "NOTSET" && pad != "VALID" && pad != "SAME_UPPER" && pad != "SAME_LOWER")
+    return "auto_pad " + pad;
   if (n->attr_ints("strides", {1, 1}).size() != 2 || n->attr_ints("dilations", {1, 1}).size() != 2 ||
       n->attr_ints("pads", {0, 0, 0, 0}).size() != 4)
     return "unexpected conv attributes";

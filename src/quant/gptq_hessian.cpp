@@ -13,7 +13,8 @@
 // is the one the earlier compiled loop happened to use, so H did not change; sum x changed in
 // its last bits, the models written with --method gptq did not: S0 and the bundled ones.)
 // Work is split over a thread pool by blocks of H rows (each entry has one owner); the
-// im2col copy is skipped for 1x1 convs with stride 1 and no padding, and for Gemm.
+// im2col copy is skipped for 1x1 convs with stride 1 and no padding, and for Gemm. auto_pad
+// SAME_UPPER / SAME_LOWER pads are computed from each input's size.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -169,6 +170,8 @@ void rows_block(const float* rows, int64_t ld, int64_t K, int64_t P, int64_t i0,
 // Conv geometry from the node and its weight [O, C/g, kh, kw] (Gemm: [O, K], one patch per row).
 struct ConvGeom {
   bool gemm = false;
+  int same = 0;  // auto_pad SAME_UPPER (1) / SAME_LOWER (2): pads follow the input size
+
   int64_t groups = 1, cin_g = 0, kh = 1, kw = 1;
   int64_t sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
   int64_t k() const { return cin_g * kh * kw; }
@@ -195,6 +198,23 @@ ConvGeom geometry(const Node& n, const Tensor& w) {
   const auto p = n.attr_ints("pads", {0, 0, 0, 0});
   c.sh = s[0], c.sw = s[1], c.dh = d[0], c.dw = d[1];
   c.pt = p[0], c.pl = p[1], c.pb = p[2], c.pr = p[3];
+  const std::string pad = n.attr_string("auto_pad", "NOTSET");
+  c.same = pad == "SAME_UPPER" ? 1 : pad == "SAME_LOWER" ? 2 : 0;
+  return c;
+}
+
+// The geometry for one input size: auto_pad SAME_* pads as ONNX defines them (output
+// ceil(in / stride), the odd pad at the end for SAME_UPPER, at the start for SAME_LOWER).
+ConvGeom for_input(ConvGeom c, int64_t H, int64_t W) {
+  if (!c.same) return c;
+  const auto pads = [&](int64_t in, int64_t k, int64_t s, int64_t d, int64_t& begin, int64_t& end) {
+    const int64_t out = (in + s - 1) / s;
+    const int64_t total = std::max<int64_t>(0, (out - 1) * s + (k - 1) * d + 1 - in);
+    begin = c.same == 1 ? total / 2 : total - total / 2;
+    end = total - begin;
+  };
+  pads(H, c.kh, c.sh, c.dh, c.pt, c.pb);
+  pads(W, c.kw, c.sw, c.dw, c.pl, c.pr);
   return c;
 }
 
@@ -257,9 +277,7 @@ struct HessianAccumulator::Impl {
   explicit Impl(int threads) : pool(threads) {}
 
   // One sample's patch matrix (all groups) -> H and sum x.
-  void add_sample(const Slot& s, const float* x, int64_t H, int64_t W) {
-    const ConvGeom& c = s.geom;
-    LayerHessian& st = *s.st;
+  void add_sample(const ConvGeom& c, LayerHessian& st, const float* x, int64_t H, int64_t W) {
     const int64_t K = c.k(), G = c.groups;
     const int64_t P = c.out_h(H) * c.out_w(W);
     if (P <= 0) return;
@@ -366,8 +384,9 @@ void HessianAccumulator::observe(const std::string& name, const Tensor& v) {
     if (v.rank() != 4 || v.dim(1) != s.geom.groups * s.geom.cin_g)
       throw InputError("gptq: input '" + name + "' of Conv '" + s.layer + "' has an unexpected shape");
     const int64_t H = v.dim(2), W = v.dim(3);
-    for (int64_t b = 0; b < n; ++b) impl_->add_sample(s, v.data<float>() + b * v.dim(1) * H * W, H, W);
-    st.count += n * std::max<int64_t>(s.geom.out_h(H), 0) * std::max<int64_t>(s.geom.out_w(W), 0);
+    const ConvGeom c = for_input(s.geom, H, W);
+    for (int64_t b = 0; b < n; ++b) impl_->add_sample(c, st, v.data<float>() + b * v.dim(1) * H * W, H, W);
+    st.count += n * std::max<int64_t>(c.out_h(H), 0) * std::max<int64_t>(c.out_w(W), 0);
   }
   impl_->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -1,6 +1,6 @@
 // GPTQ's H accumulation (quant/gptq.h HessianAccumulator, src/quant/gptq_hessian.cpp): the
 // documented summation order reproduced bit for bit by an independent scalar reference, a
-// grouped strided conv and a Gemm against naive double sums, the same bits for any thread count
+// grouped strided conv, auto_pad SAME_* and a Gemm against naive double sums, the same bits for any thread count
 // and batch split, and quantize()'s H from calibration's second pass against collect_hessians.
 #include <gtest/gtest.h>
 
@@ -154,6 +154,38 @@ g (float[N,4,5,6] x) => (float[N,3] z)
       for (int b = 0; b < 3; ++b) s += double(f[b * 4 + i]) * f[b * 4 + j];
       EXPECT_NEAR(fc.h[i * 4 + j], s, 1e-5);
     }
+}
+
+// auto_pad SAME_UPPER / SAME_LOWER, 3x3 stride 2 on a 5x6 input: output 3x3, pads (top,
+// bottom) = (1, 1); (left, right) = (0, 1) for SAME_UPPER and (1, 0) for SAME_LOWER (ONNX: the
+// odd pad at the end / at the start).
+TEST(QuantGptqHessian, AutoPadSameAgainstNaiveSums) {
+  const auto x = random_floats(5 * 6, 21u, -1.0f, 1.0f);
+  for (const std::string mode : {"SAME_UPPER", "SAME_LOWER"}) {
+    Model m = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[N,1,5,6] x) => (float[N,2,3,3] y)
+<float[2,1,3,3] w = {1,2,3,4,5,6,7,8,9,1,2,3,4,5,6,7,8,9}>
+{ y = Conv <kernel_shape = [3,3], strides = [2,2], auto_pad = ")" + mode + R"("> (x, w) })");
+    m.graph.nodes[0].name = "conv";
+    const quant::LayerQuant l = layer("conv", "Conv", "w");
+    ASSERT_EQ(quant::gptq_unsupported_reason(m, l), "");
+    quant::HessianAccumulator acc(m, m, {l}, 2);
+    acc.observe("x", Tensor::from_vector<float>({1, 1, 5, 6}, x));
+    const auto st = acc.finish().at("conv");
+    EXPECT_EQ(st.count, 9);
+    const int pl = mode == "SAME_UPPER" ? 0 : 1;
+    std::vector<double> h(81, 0.0);
+    for (int y = 0; y < 3; ++y)
+      for (int xo = 0; xo < 3; ++xo) {
+        double p[9];
+        for (int t = 0; t < 9; ++t) {
+          const int iy = y * 2 - 1 + t / 3, ix = xo * 2 - pl + t % 3;
+          p[t] = iy < 0 || iy >= 5 || ix < 0 || ix >= 6 ? 0.0 : x[iy * 6 + ix];
+        }
+        for (int i = 0; i < 81; ++i) h[i] += p[i / 9] * p[i % 9];
+      }
+    for (int i = 0; i < 81; ++i) EXPECT_NEAR(st.h[i], h[i], 1e-5) << mode << " " << i;
+  }
 }
 
 // quantize() sums H during calibration's second pass; the result equals a separate pass
