@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <limits>
 
+#include "repq/data/npy.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/report/compute.h"
 #include "repq/runtime/executor.h"
@@ -52,6 +54,60 @@ TEST(ReportSim, QuantizePairByHand) {
     EXPECT_EQ(ref.at("y").data<float>()[i], want[i]) << i;
     EXPECT_EQ(ref.at("u").data<float>()[i], want_u[i]) << i;
   }
+}
+
+// The input statistics of measure() (histogram of |x|, max |x| per channel), by hand: runs of
+// one bin (the interleaved counters), NaN (not counted), +-inf (last bin), values past amax.
+TEST(ReportSim, InputHistogramByHand) {
+  const char* conv = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[N,2,3,3] x) => (float[N,1,3,3] y)
+<float[1,2,1,1] w = {1, 1}>
+{
+  y = Conv <kernel_shape = [1,1]> (x, w)
+})";
+  Model m = test::parse_onnx_text(conv);
+  m.graph.nodes.at(0).name = "conv";
+  quant::QuantPlan p;
+  quant::ActivationQuant a;
+  a.tensor = a.calibrated_on = "x";
+  a.min = -2.0, a.max = 1.0, a.threshold = 2.0;  // amax 2
+  a.scale = 2.0f / 127.0f, a.zero_point = 0, a.dtype = DType::kInt8;
+  p.activations.push_back(a);
+  quant::LayerQuant l;
+  l.node = "conv", l.op = "Conv", l.input = "x", l.weight = "w", l.output = "y";
+  l.encoding = "per-tensor";
+  l.scales = {1.0f / 127.0f};
+  p.layers.push_back(l);
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // channel 0: seven zeros, 1.0 (bin 1024 of 2048 over [0, 2]), -0.5 (bin 512);
+  // channel 1: NaN, -inf, 5 (past amax: last bin), 0.25 three times (bin 256), three zeros.
+  const std::vector<float> x = {0, 0, 0, 0, 0, 0, 0, 1.0f, -0.5f,
+                                nan, -inf, 5.0f, 0.25f, 0.25f, 0.25f, 0, 0, 0};
+  test::TempDir tmp;
+  data::write_npy(tmp.file("x.npy"), Tensor::from_vector<float>({1, 2, 3, 3}, x));
+  const data::Dataset ds = data::Dataset::open(tmp.file("x.npy"));
+  quant::QuantizeResult q;
+  q.fused = m;
+  q.plan = p;
+  ReportOptions ro;
+  ro.cumulative = false;
+  ro.threads = 1;
+  const auto rows = row_specs(q.fused, q.plan);
+  const MeasureResult r = measure(q, rows, ds, ro);
+  const std::vector<uint64_t>& h = r.hist.at(0);
+  ASSERT_EQ(h.size(), static_cast<size_t>(kFineBins));
+  EXPECT_EQ(h[0], 10u);
+  EXPECT_EQ(h[256], 3u);
+  EXPECT_EQ(h[512], 1u);
+  EXPECT_EQ(h[1024], 1u);
+  EXPECT_EQ(h[kFineBins - 1], 2u);  // -inf and 5
+  uint64_t total = 0;
+  for (uint64_t c : h) total += c;
+  EXPECT_EQ(total, 17u);  // the NaN is not counted
+  ASSERT_EQ(r.in_channel_absmax.at(0).size(), 2u);
+  EXPECT_EQ(r.in_channel_absmax[0][0], 1.0);
+  EXPECT_EQ(r.in_channel_absmax[0][1], inf);
 }
 
 TEST(ReportSim, MobileOneEqualsTheFloatPathOfTheQdqModel) {
