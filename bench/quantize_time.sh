@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Where `repq quantize` spends its time on MobileOne-S0 with 32 calibration photos: the forward
 # passes of calibration (two passes: range, then histograms) against everything else (loading,
-# fusion and its checks, CFWS split, calibrators, plan, QDQ export, writing). Target: the rest
-# under 50% of the forward time.
+# fusion and its checks, CFWS split, statistics (histograms; with gptq also H = sum x x^T, summed
+# during the second pass), calibrators, plan, GPTQ rounding, QDQ export, writing). Target: the
+# rest under 50% of the forward time.
 #
 # Usage: bench/quantize_time.sh [build-dir] [method] [threads] [runs]
-#   defaults: build/release, cfws, 2 threads, 3 runs (the median run by total time is printed).
-# Needs ../shared (MobileOne-S0 weights and the ImageNet photos).
+#   defaults: build/release, cfws, 2 threads, 3 runs.
+#   REPQ_BIN=path/to/repq: time that binary instead of the build dir's; with REPQ_BIN_OLD=... as
+#   well, the runs alternate old, new, old, new, ... (a shared machine's load hits both alike).
+# Prints the best run (least total wall time) and the median, wall and CPU (user + sys of the
+# process) time, and rest / forward of every run. Needs ../shared (MobileOne-S0 weights, photos).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
@@ -25,22 +29,36 @@ if [ ! -f "$model" ]; then
 fi
 out=build/bench/quantize_time
 mkdir -p "$out"
-for i in $(seq "$runs"); do
-  "$build/bin/repq" quantize "$model" --calib "$shared/data/imagenet_sample/images" --num-calib 32 \
-    --preset imagenet --method "$method" --threads "$threads" -o "$out/mobileone_s0.int8.onnx" \
-    --json > "$out/run$i.json"
-done
-/usr/bin/python3 - "$out" "$runs" "$method" "$threads" <<'PY'
-import json, sys
-out, runs, method, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rs = sorted((json.load(open(f"{out}/run{i}.json"))["seconds"] for i in range(1, runs + 1)),
-            key=lambda s: s["total"])
-s = rs[len(rs) // 2]
-print(f"repq quantize MobileOne-S0, 32 photos, --method {method}, {threads} threads "
-      f"(median of {runs} runs by total time)")
-print(f"| forward passes | everything else | total | rest / forward |")
-print(f"|---|---|---|---|")
-print(f"| {s['forward']:.2f} s | {s['rest']:.2f} s | {s['total']:.2f} s | {100 * s['rest'] / s['forward']:.0f}% |")
-ratios = sorted(100 * r["rest"] / r["forward"] for r in rs)
-print("rest / forward of every run: " + ", ".join(f"{x:.0f}%" for x in ratios))
+/usr/bin/python3 - "$out" "$runs" "$method" "$threads" "$model" "$shared/data/imagenet_sample/images" \
+  "${REPQ_BIN:-$build/bin/repq}" "${REPQ_BIN_OLD:-}" <<'PY'
+import json, os, subprocess, sys, time
+out, runs, method, threads, model, images, new, old = sys.argv[1:9]
+runs = int(runs)
+bins = [("old", old), ("new", new)] if old else [("", new)]
+results = {name: [] for name, _ in bins}
+for i in range(runs):
+    for name, exe in bins:
+        before = os.times()
+        t0 = time.monotonic()
+        r = subprocess.run([exe, "quantize", model, "--calib", images, "--num-calib", "32",
+                            "--preset", "imagenet", "--method", method, "--threads", threads,
+                            "-o", f"{out}/mobileone_s0.int8.onnx", "--json"],
+                           check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        wall = time.monotonic() - t0
+        after = os.times()
+        s = json.loads(r.stdout)["seconds"]
+        s["cpu"] = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+        s["wall"] = wall
+        results[name].append(s)
+print(f"repq quantize MobileOne-S0, 32 photos, --method {method}, {threads} threads, {runs} runs"
+      + (" (alternating old / new binaries)" if old else ""))
+print("| binary | run | forward passes | everything else | total | process wall | process CPU | rest / forward |")
+print("|---|---|---|---|---|---|---|---|")
+for name, _ in bins:
+    rs = sorted(results[name], key=lambda s: s["total"])
+    for label, s in (("best", rs[0]), ("median", rs[len(rs) // 2])):
+        print(f"| {name or 'repq'} | {label} | {s['forward']:.2f} s | {s['rest']:.2f} s | {s['total']:.2f} s "
+              f"| {s['wall']:.2f} s | {s['cpu']:.2f} s | {100 * s['rest'] / s['forward']:.0f}% |")
+    ratios = sorted(100 * r["rest"] / r["forward"] for r in rs)
+    print(f"rest / forward of every {name or ''} run: ".replace("  ", " ") + ", ".join(f"{x:.0f}%" for x in ratios))
 PY
