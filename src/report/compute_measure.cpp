@@ -1,8 +1,9 @@
 // The data-driven report measures: one float pass and one QDQ pass per batch (cumulative
-// errors, model summary; the QDQ model runs as float_sim_model(), or with ReportOptions::exact
-// on the exact integer kernels, handing out only the values the rows compare), and each row
-// alone on its fake-quantized float input (isolated errors), plus the input activation's
-// fake-quant error, histogram and dead channels.
+// errors, model summary; the QDQ model runs as float_sim_model() and is read through an
+// observer, or with ReportOptions::exact on the exact integer kernels, handing out only the
+// values the rows compare), one run of every row alone on its fake-quantized float input, all
+// rows in one model (isolated errors and the input activation's fake-quant error, see
+// compute_isolated.h), plus the histogram and dead channels of each row input.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
