@@ -127,6 +127,10 @@ Model float_sim_model(const Model& qdq) {
     fq.op_type = "FakeQuantizeLinear";
     fq.name = p;
     fq.inputs = n.inputs;
+    // In place over the Conv output it reads (not over a graph input, which the caller holds).
+    bool graph_input = false;
+    for (const auto& v : g.inputs) graph_input = graph_input || v.name == n.inputs[0];
+    if (!graph_input) fq.set_attr(Attribute::make_int("in_place", 1));
     chain.push_back(fq);
     const std::string first = g.nodes[cons[0]].outputs[0];
     chain.back().outputs = {first};

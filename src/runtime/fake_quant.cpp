@@ -1,7 +1,8 @@
 // FakeQuantizeLinear (repq-internal, not an ONNX op; only models repq builds in memory use it,
 // e.g. the report's float form of a QDQ model): DequantizeLinear(QuantizeLinear(x)) in one pass
 // over the tensor, with QuantizeLinear's inputs (x, y_scale, optional y_zero_point uint8 or
-// int8; no zero point: uint8 with 0) and its `axis` attribute (per-tensor or per-axis).
+// int8; no zero point: uint8 with 0) and its `axis` attribute (per-tensor or per-axis);
+// `in_place` = 1 writes into x when the executor hands it over (for x made by the model).
 //
 // y = clamp(round_half_even(x / s), qmin - z, qmax - z) * s, which is bit for bit the value of
 // the pair: QuantizeLinear saturates round_half_even(x / s) + z to [qmin, qmax], and
@@ -73,15 +74,18 @@ void fake_quant_span(const float* x, float* y, int64_t n, float s, float lo, flo
   }
 }
 
-void run_fake_quant(int64_t axis, KernelCall& call) {
-  const Tensor& x = call.input(0);
+void run_fake_quant(int64_t axis, bool in_place, KernelCall& call) {
+  // in_place: when the executor hands the input over (its last use), write into it. Only for
+  // inputs the executor made: a graph input is still held by the caller, and writing to it
+  // would copy it first. Otherwise into a buffer of the executor's cache (it recycles the input).
+  Tensor owned = in_place ? call.take_input(0) : Tensor();
+  const bool moved = in_place && !call.has_input(0);
+  const Tensor& x = moved ? owned : call.input(0);
   require_float(x, "input x");
   const FqParams p = fq_params(x, call.input(1), call.has_input(2) ? &call.input(2) : nullptr, axis);
-  // Into a buffer of the executor's cache, not in place: the input may be a graph input that
-  // the caller still holds (writing to it would copy), and the executor recycles the input.
-  Tensor y = call.alloc(DType::kFloat32, x.shape());
-  const float* xd = x.data<float>();
+  Tensor y = moved ? std::move(owned) : call.alloc(DType::kFloat32, x.shape());
   float* yd = y.numel() > 0 ? y.mutable_data<float>() : nullptr;
+  const float* xd = moved ? yd : x.data<float>();
   const int64_t n = y.numel();
   if (n > 0 && p.channels == 1) {
     parallel_chunks(call.pool(), n, kChunk, [&](int64_t b, int64_t e) {
@@ -102,9 +106,10 @@ void run_fake_quant(int64_t axis, KernelCall& call) {
 }  // namespace
 
 Kernel make_fake_quantize_linear(const NodeContext& ctx) {
-  check_attributes(ctx.node, {"axis"});
+  check_attributes(ctx.node, {"axis", "in_place"});
   const int64_t axis = ctx.node.attr_int("axis", 1);
-  return [axis](KernelCall& call) { run_fake_quant(axis, call); };
+  const bool in_place = ctx.node.attr_int("in_place", 0) != 0;
+  return [axis, in_place](KernelCall& call) { run_fake_quant(axis, in_place, call); };
 }
 
 }  // namespace repq::runtime

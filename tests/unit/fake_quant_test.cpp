@@ -123,6 +123,29 @@ TEST(FakeQuant, RandomValuesMatchThePairBitForBit) {
   expect_same_bits(out.at("yc"), out.at("refc"));
 }
 
+TEST(FakeQuant, InPlaceGivesTheSameValuesAndLeavesTheCallersInputAlone) {
+  // in_place = 1 on an intermediate (written over) and on the graph input at its last use (the
+  // caller's tensor must not change: writing to it copies it first).
+  const Tensor x = Tensor::from_vector<float>({4}, {0.25f, -0.75f, 1.25f, 100.0f});
+  const std::vector<float> before(x.data<float>(), x.data<float>() + 4);
+  Executor ex(parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[4] x) => (float y, float yx, float ref) <float s = {0.5}, int8 z = {3}>
+{
+  r = Relu (x)
+  y = FakeQuantizeLinear <in_place = 1> (r, s, z)
+  q = QuantizeLinear (x, s, z)
+  ref = DequantizeLinear (q, s, z)
+  yx = FakeQuantizeLinear <in_place = 1> (x, s, z)
+})"),
+              {2});
+  const auto out = ex.run({{"x", x}});
+  // Relu first: 0.25 -> 0.5 tie -> 0; -0.75 -> 0; 1.25 -> 2.5 -> 2 levels; 100 -> 124 levels.
+  const std::vector<float> want = {0.0f, 0.0f, 1.0f, 62.0f};
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(out.at("y").data<float>()[i], want[i]) << i;
+  expect_same_bits(out.at("yx"), out.at("ref"));
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_EQ(x.data<float>()[i], before[i]) << i;
+}
+
 TEST(FakeQuant, NanStaysNan) {
   const Tensor x = Tensor::from_vector<float>({2}, {std::nanf(""), 1.0f});
   const auto out = run_model(R"(g (float[2] x) => (float y) <float s = {0.5}, int8 z = {0}>
