@@ -106,6 +106,31 @@ std::string FallbackLayer::reason() const {
          std::to_string(tried) + " tried";
 }
 
+double binomial_lower_bound(int64_t k, int64_t n, double alpha) {
+  if (n <= 0 || k <= 0) return 0.0;
+  k = std::min(k, n);
+  // P(X >= k | p) rises with p: bisect. Terms in logs (n up to millions stays finite).
+  const auto tail = [&](double p) {
+    double t = 0;
+    for (int64_t i = k; i <= n; ++i)
+      t += std::exp(std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(i) + 1) -
+                    std::lgamma(static_cast<double>(n - i) + 1) + static_cast<double>(i) * std::log(p) +
+                    static_cast<double>(n - i) * std::log1p(-p));
+    return t;
+  };
+  double lo = 0, hi = 1;
+  for (int it = 0; it < 60; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (tail(mid) < alpha ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+double FallbackResult::agreement_lower95() const {
+  if (margin_agreement.empty() || samples <= 0) return 0.0;
+  return binomial_lower_bound(std::llround(margin_agreement.back() * static_cast<double>(samples)), samples, 0.05);
+}
+
 std::string FallbackResult::summary() const {
   std::string s = "fallback auto: top-1 agreement with float on " + std::to_string(samples) +
                   " calibration samples " + fmt("%.4f", agreement.empty() ? 0.0 : agreement.front()) +
@@ -124,6 +149,8 @@ std::string FallbackResult::summary() const {
                : "  target NOT reached with " + std::to_string(kept_float.size()) + " layer" +
                      (kept_float.size() == 1 ? "" : "s") + " in float";
   s += " (" + std::to_string(trials) + " partial models measured, " + fmt("%.1f", seconds) + " s)\n";
+  s += "  on unseen samples expect less: " + std::to_string(samples) + " samples bound the agreement only to >= " +
+       fmt("%.3f", agreement_lower95()) + " (95 % confidence, before the search's own selection)\n";
   return s;
 }
 

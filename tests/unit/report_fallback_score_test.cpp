@@ -69,6 +69,18 @@ TEST(ReportFallbackScore, KnownAnswers) {
   EXPECT_THROW(parse_criterion("loss"), InputError);
 }
 
+// Clopper-Pearson one-sided bound: k = n solves p^n = alpha; k = n - 1 solves
+// p^n + n p^(n-1) (1 - p) = alpha.
+TEST(ReportFallbackScore, BinomialLowerBound) {
+  EXPECT_NEAR(binomial_lower_bound(32, 32, 0.05), std::pow(0.05, 1.0 / 32), 1e-9);  // 0.911
+  const double p = binomial_lower_bound(127, 128, 0.05);
+  EXPECT_NEAR(std::pow(p, 128) + 128 * std::pow(p, 127) * (1 - p), 0.05, 1e-9);
+  EXPECT_GT(p, 0.96);
+  EXPECT_LT(p, 0.98);
+  EXPECT_EQ(binomial_lower_bound(0, 32, 0.05), 0.0);
+  EXPECT_LT(binomial_lower_bound(16, 32, 0.05), 0.5);
+}
+
 quant::QuantizeOptions gptq() {
   quant::QuantizeOptions o;
   quant::apply_method_preset("gptq", o);

@@ -123,7 +123,8 @@ ordered_json fallback_json(const report::FallbackResult* fb) {
           {"samples", fb->samples}, {"agreement", fb->agreement}, {"logit_sqnr", sqnr},
           {"trials", fb->trials}, {"seconds", fb->seconds}, {"kept_float", kept},
           {"criterion", report::criterion_name(fb->criterion)}, {"margin_ratio", fb->margin_ratio},
-          {"margin_agreement", fb->margin_agreement}, {"kl", kl}};
+          {"margin_agreement", fb->margin_agreement}, {"kl", kl},
+          {"agreement_lower95", fb->agreement_lower95()}};
 }
 
 ordered_json summary_json(const QuantizeCmdOptions& o, const quant::QuantizeResult& r,
