@@ -10,10 +10,9 @@
 // CollectOptions::cache_bytes (default 256 MiB: a fixed budget, not proportional to the number
 // of samples); earlier batches are read and decoded again. An InputError of the model while
 // running a batch becomes "<model>: <sample> | <first> .. <last> (batch of N): <problem>".
-// The statistics of big tensors (64K values or more) are split over a persistent thread pool of
-// the executor's size (each part into its own statistics, merged: min, max and integer counts do
-// not depend on the order). Per-call std::threads had been measured slower on the shared 2-core
-// machine (MobileOne-S0, 32 images: 1.0 s of statistics split vs 0.43 s not split).
+// The statistics run on the calling thread (the executor's pool waits meanwhile). Splitting big
+// tensors over per-call std::threads was measured slower on the shared 2-core machine
+// (MobileOne-S0, 32 images: 1.0 s of statistics split vs 0.43 s not split), so it is not done.
 #include "repq/calib/collector.h"
 
 #include <algorithm>
@@ -26,7 +25,6 @@
 #include "repq/common/progress.h"
 #include "repq/error.h"
 #include "repq/runtime/executor.h"
-#include "runtime/thread_pool.h"
 
 namespace repq::calib {
 
@@ -54,56 +52,6 @@ std::string samples_label(const std::vector<std::string>& names, int64_t rows) {
   const auto last = static_cast<size_t>(std::min<int64_t>(rows, static_cast<int64_t>(names.size())) - 1);
   if (rows == 1) return names[0];
   return names[0] + " .. " + names[last] + " (batch of " + std::to_string(rows) + ")";
-}
-
-// Statistics of big tensors split over the pool: each part into its own TensorStats /
-// histogram, merged in part order. Every statistic is order independent (min, max, integer
-// counts), so the result is the same as one call over the whole tensor.
-constexpr int64_t kParallelMin = int64_t{1} << 16;
-
-void add_range_parallel(runtime::ThreadPool& pool, TensorStats& s, const float* v, int64_t n) {
-  const int64_t parts = pool.threads();
-  if (parts < 2 || n < kParallelMin) {
-    s.add_range(v, n);
-    return;
-  }
-  std::vector<TensorStats> part(static_cast<size_t>(parts));
-  pool.run(parts, [&](int64_t i) {
-    int64_t b = 0, e = 0;
-    runtime::split_range(n / 8, parts, i, b, e);  // multiples of 8 (the kernel's lanes)
-    if (i == parts - 1) e = n;
-    else e *= 8;
-    part[static_cast<size_t>(i)].add_range(v + b * 8, e - b * 8);
-  });
-  for (const TensorStats& p : part) {
-    if (p.count == 0) continue;
-    const bool had_values = s.count > s.nans, has_values = p.count > p.nans;
-    s.count += p.count;
-    s.zeros += p.zeros;
-    s.nans += p.nans;
-    if (!has_values) continue;
-    s.min = had_values ? std::min(s.min, p.min) : p.min;
-    s.max = had_values ? std::max(s.max, p.max) : p.max;
-  }
-}
-
-void add_hist_parallel(runtime::ThreadPool& pool, AbsHistogram& h, const float* v, int64_t n) {
-  const int64_t parts = pool.threads();
-  if (parts < 2 || n < kParallelMin) {
-    h.add(v, n);
-    return;
-  }
-  std::vector<AbsHistogram> part(static_cast<size_t>(parts));
-  pool.run(parts, [&](int64_t i) {
-    AbsHistogram& p = part[static_cast<size_t>(i)];
-    p.amax = h.amax;
-    p.counts.assign(h.counts.size(), 0);
-    int64_t b = 0, e = 0;
-    runtime::split_range(n, parts, i, b, e);
-    p.add(v + b, e - b);
-  });
-  for (const AbsHistogram& p : part)
-    for (size_t k = 0; k < h.counts.size(); ++k) h.counts[k] += p.counts[k];
 }
 
 // A batch as the two passes see it (pass 2 may take it from the decode cache).
@@ -144,7 +92,6 @@ CollectResult collect_stats(const Model& model, const data::Dataset& dataset,
   if (ex.input_names().size() != 1)
     throw InputError("the model has " + std::to_string(ex.input_names().size()) +
                      " inputs; calibration feeds exactly one");
-  runtime::ThreadPool pool(ex.threads());
   const std::string& input_name = ex.input_names()[0];
   const auto available = static_cast<int64_t>(dataset.size());
   const int64_t limit = opts.num_samples > 0 ? std::min(opts.num_samples, available) : available;
@@ -173,9 +120,9 @@ CollectResult collect_stats(const Model& model, const data::Dataset& dataset,
                            "; only float32 tensors can be calibrated");
         if (pass == 0) {
           seen[it->second] = 1;
-          add_range_parallel(pool, s, value.data<float>(), value.numel());
+          s.add_range(value.data<float>(), value.numel());
         } else {
-          add_hist_parallel(pool, s.hist, value.data<float>(), value.numel());
+          s.hist.add(value.data<float>(), value.numel());
         }
       }
       if (pass == 1 && opts.pass2_observer) opts.pass2_observer(name, value);
