@@ -132,10 +132,11 @@ MeasureResult measure(const quant::QuantizeResult& q, const std::vector<RowSpec>
 
 // The QDQ model as float arithmetic that runs at the float model's speed (the executor's
 // QuantizeLinear / exact integer kernels are several times slower than its float Conv): each
-// activation QuantizeLinear -> DequantizeLinear pair (per-tensor) becomes Div, Clip, Add and
-// Sub of 1.5 * 2^23 (round half to even), Mul, which gives the pair's value bit for bit; the
-// DequantizeLinear of constants (int8 weights, int32 biases) become their float values. Value
-// names are kept (a DequantizeLinear output is now made by the Mul). The convs then run in
+// activation QuantizeLinear -> DequantizeLinear pair becomes one repq-internal
+// FakeQuantizeLinear node (src/runtime/fake_quant.cpp: quantize and dequantize in one pass,
+// bit for bit the pair's value); the DequantizeLinear of constants (int8 weights, int32
+// biases) become their float values. Value names are kept (the pair's output is now made by
+// the FakeQuantizeLinear). The convs then run in
 // float on the dequantized values, as ExecutorOptions::exact_qdq = false does.
 Model float_sim_model(const Model& qdq);
 
