@@ -94,8 +94,9 @@ RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const 
   const auto t0 = std::chrono::steady_clock::now();
   RefineResult r;
   const int64_t available = static_cast<int64_t>(calib.size());
-  const int64_t limit = o.collect.num_samples > 0 ? std::min(o.collect.num_samples, available)
-                                                  : available;
+  const int64_t limit = std::min(
+      o.collect.num_samples > 0 ? std::min(o.collect.num_samples, available) : available,
+      std::max<int64_t>(ro.max_samples, 1));
   const std::vector<Tensor> batches = load_batches(calib, limit, o.collect.batch);
   const int threads = o.collect.threads;
   const std::vector<Tensor> ref = first_outputs(fused, batches, threads);

@@ -15,6 +15,9 @@ namespace repq::quant {
 struct RefineOptions {
   int max_steps = 3;          // ladder steps per tensor and direction (x0.8 down, x1.25 up)
   double min_gain_db = 0.01;  // a step is kept only when the logit SQNR rises by more
+  // The search holds its samples in memory: at most this many (the first of the calibration
+  // samples; 256 224x224 RGB images are 154 MB).
+  int64_t max_samples = 256;
 };
 
 struct RefineStep {
@@ -42,7 +45,8 @@ double plan_logit_sqnr(const Model& fused, const QuantPlan& plan, const std::vec
                        const std::vector<Tensor>& ref, int threads);
 
 // Refines `plan` in place (greedy coordinate descent, last tensors first), on the first
-// o.collect.num_samples samples of `calib` (all when 0), batches of o.collect.batch. Skips the
+// o.collect.num_samples samples of `calib` (all when 0; at most ro.max_samples), batches of
+// o.collect.batch. Skips the
 // graph inputs, CFWS halves' outputs and tensors that share another's scale (those follow
 // their leader). Deterministic.
 RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const data::Dataset& calib,
