@@ -276,6 +276,14 @@ int run_quantize(const QuantizeCmdOptions& o) {
       }
     }
   }
+  // The written file for ONNX Runtime gets its stem input padded to 4 channels (exact; ORT's
+  // fast int8 conv kernels need it): 1.43x -> 1.70x over float at batch 1 (docs/calibration.md).
+  // The plan and every measurement above are those of the same model without the padding.
+  if (r.plan.target == quant::Target::kOrt) {
+    quant::ExportOptions eo;
+    eo.align_input_channels = true;
+    r.qdq = quant::export_qdq(r.fused, r.plan, eo);
+  }
   // Both files are written atomically; the plan first, so a model never appears without it.
   if (!o.plan_out.empty()) write_file_atomic(o.plan_out, quant::plan_to_json(r.plan));
   save_model(r.qdq, o.output);

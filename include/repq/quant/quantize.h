@@ -90,8 +90,8 @@ struct ExportOptions {
   // of 4 (an RGB or grey stem) gets its input zero-padded to the next multiple (float Pad before
   // the QuantizeLinear) and zero weight channels: ONNX Runtime's fast symmetric int8 conv kernels
   // (MLAS ConvSym) need input channels % 4 == 0. Exact: the padded channels contribute 0. Off by
-  // default for now: GPTQ's quantized-input statistics read the stem's input in the exported
-  // model and expect the unpadded channel count; the final exports should turn it on.
+  // default (the statistics passes, e.g. GPTQ's quantized inputs, read the stem's input in the
+  // exported model unpadded); `repq quantize` turns it on for the file it writes (target ort).
   bool align_input_channels = false;
 };
 // The QDQ model: DequantizeLinear(int8 weights, axis 0), int32 bias with scale
