@@ -122,5 +122,25 @@ TEST(ReportFallbackScore, GptqResultEqualsQuantizeWithExclude) {
                InputError);
 }
 
+// --gptq-inputs quantized: H depends on the other layers' quantization, so the trials use the
+// float-input H and the final model is quantized afresh: still `quantize --exclude`.
+TEST(ReportFallbackScore, GptqQuantizedInputsResultEqualsQuantizeWithExclude) {
+  const Model m = load_model(test::source_dir() + "/models/mobileone/mobileone.train.onnx");
+  const data::Dataset ds = test::fashion_calib(8);
+  FallbackSearch s;
+  s.candidates = 1;
+  s.max_float = 1;
+  s.margin_ratio = 0.95;
+  quant::QuantizeOptions o = gptq();
+  o.gptq.quantized_inputs = true;
+  const FallbackResult r = fallback_auto(m, ds, o, 1.0, s);
+  ASSERT_EQ(r.kept_float.size(), 1u) << r.summary();
+  o.exclude = {r.kept_float[0].layer};
+  const quant::QuantizeResult q = quant::quantize(m, ds, o);
+  EXPECT_EQ(quant::plan_to_json(q.plan), quant::plan_to_json(r.result.plan));
+  o.gptq.quantized_inputs = false;  // what the trials used: another rounding
+  EXPECT_NE(quant::plan_to_json(quant::quantize(m, ds, o).plan), quant::plan_to_json(r.result.plan));
+}
+
 }  // namespace
 }  // namespace repq::report
