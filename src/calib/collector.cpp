@@ -36,16 +36,6 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// The first `rows` rows of a batch tensor (a copy; only for the last, truncated batch).
-Tensor first_rows(const Tensor& t, int64_t rows) {
-  Shape shape = t.shape();
-  const size_t row_bytes = t.nbytes() / static_cast<size_t>(shape.at(0));
-  shape[0] = rows;
-  return Tensor::from_bytes(t.dtype(), shape,
-                            std::string_view(reinterpret_cast<const char*>(t.raw()),
-                                             row_bytes * static_cast<size_t>(rows)));
-}
-
 // "<sample>" for one sample, "<first> .. <last> (batch of N)" for more.
 std::string samples_label(const std::vector<std::string>& names, int64_t rows) {
   if (names.empty() || rows < 1) return "batch of " + std::to_string(rows);
@@ -143,7 +133,7 @@ CollectResult collect_stats(const Model& model, const data::Dataset& dataset,
         b.names = std::move(batch->names);
         if (done + b.rows > limit) {
           b.rows = limit - done;
-          b.input = first_rows(b.input, b.rows);
+          b.input = data::first_rows(b.input, b.rows);
         }
       }
       ++ordinal;

@@ -152,4 +152,16 @@ Batch load_all(const Dataset& dataset) {
   return std::move(*b);
 }
 
+Tensor first_rows(const Tensor& batch, int64_t rows) {
+  if (batch.rank() == 0 || rows <= 0 || rows > batch.dim(0))
+    throw InputError("first_rows: " + std::to_string(rows) + " rows of a tensor of shape " +
+                     shape_str(batch.shape()));
+  Shape shape = batch.shape();
+  const size_t row_bytes = batch.nbytes() / static_cast<size_t>(shape[0]);
+  shape[0] = rows;
+  return Tensor::from_bytes(batch.dtype(), shape,
+                            std::string_view(reinterpret_cast<const char*>(batch.raw()),
+                                             row_bytes * static_cast<size_t>(rows)));
+}
+
 }  // namespace repq::data

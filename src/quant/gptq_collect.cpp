@@ -84,15 +84,7 @@ std::map<std::string, LayerHessian> collect_hessians(const Model& model, const M
     auto batch = reader.next();
     if (!batch) break;
     Tensor input = std::move(batch->input);
-    if (done + input.dim(0) > limit) {  // the last batch, truncated
-      const int64_t rows = limit - done;
-      Shape sh = input.shape();
-      const size_t row_bytes = input.nbytes() / static_cast<size_t>(sh.at(0));
-      sh[0] = rows;
-      input = Tensor::from_bytes(input.dtype(), sh,
-                                 std::string_view(reinterpret_cast<const char*>(input.raw()),
-                                                  row_bytes * static_cast<size_t>(rows)));
-    }
+    if (done + input.dim(0) > limit) input = data::first_rows(input, limit - done);  // the last batch
     ex.run({{ex.input_names()[0], input}}, observer);
     done += input.dim(0);
     bar.update(done);

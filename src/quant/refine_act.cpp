@@ -53,15 +53,7 @@ std::vector<Tensor> load_batches(const data::Dataset& ds, int64_t limit, int64_t
     auto b = reader.next();
     if (!b) break;
     Tensor input = std::move(b->input);
-    if (done + input.dim(0) > limit) {
-      const int64_t rows = limit - done;
-      Shape sh = input.shape();
-      const size_t row_bytes = input.nbytes() / static_cast<size_t>(sh.at(0));
-      sh[0] = rows;
-      input = Tensor::from_bytes(input.dtype(), sh,
-                                 std::string_view(reinterpret_cast<const char*>(input.raw()),
-                                                  row_bytes * static_cast<size_t>(rows)));
-    }
+    if (done + input.dim(0) > limit) input = data::first_rows(input, limit - done);
     done += input.dim(0);
     out.push_back(std::move(input));
   }

@@ -298,5 +298,17 @@ TEST(DataDataset, SlowImagenetSample500WithLabelsTsv) {
             << 500 / secs << " images/s)\n";
 }
 
+TEST(DataDataset, FirstRowsCopiesTheLeadingRowsAndRefusesBadCounts) {
+  const Tensor t = Tensor::from_vector<float>({3, 2}, {1, 2, 3, 4, 5, 6});
+  const Tensor two = data::first_rows(t, 2);
+  EXPECT_EQ(two.shape(), (Shape{2, 2}));
+  EXPECT_EQ(std::vector<float>(two.span<float>().begin(), two.span<float>().end()),
+            (std::vector<float>{1, 2, 3, 4}));
+  EXPECT_TRUE(data::first_rows(t, 3).equals(t));
+  EXPECT_THROW(data::first_rows(t, 0), InputError);
+  EXPECT_THROW(data::first_rows(t, 4), InputError);
+  EXPECT_THROW(data::first_rows(Tensor::scalar(1.0f), 1), InputError);
+}
+
 }  // namespace
 }  // namespace repq::test

@@ -128,6 +128,10 @@ class BatchReader {
   int64_t skipped_ = 0;
 };
 
+// The first `rows` rows (0 < rows <= dim 0) of a numeric batch tensor, copied: for the last
+// batch of a pass limited to fewer samples than the reader gives.
+Tensor first_rows(const Tensor& batch, int64_t rows);
+
 // Loads everything as one batch (small calibration sets); throws InputError when empty.
 Batch load_all(const Dataset& dataset);
 
