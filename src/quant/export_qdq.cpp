@@ -3,8 +3,8 @@
 // scale s_input * s_weight[o] + DequantizeLinear, activations QuantizeLinear -> DequantizeLinear
 // whose output keeps the float tensor's name. A Relu whose quantized output has its zero point
 // at the type's minimum is dropped: the QuantizeLinear clamps by itself. A stem conv whose
-// input channels are not a multiple of 4 reads a zero-padded copy of the graph input
-// (ExportOptions::align_input_channels).
+// input channels are not a multiple of 4 reads a copy of the quantized graph input padded with
+// the zero point (ExportOptions::align_input_channels).
 #include <onnx/onnx_pb.h>
 #include <onnx/version_converter/convert.h>
 
@@ -181,19 +181,31 @@ struct Exporter {
     emit_dq(q.outputs[0], scale, zp, dq_out, -1);
   }
 
-  // Pad(x, channels + pad, 0) -> QuantizeLinear -> DequantizeLinear (x's quantization); returns
-  // the dequantized name.
+  // QuantizeLinear(x) -> Pad(channels + pad, the zero point) -> DequantizeLinear (x's
+  // quantization); returns the dequantized name. The padding is done on the 8-bit values, a
+  // quarter of the bytes of a float Pad before the QuantizeLinear, and the padded channels hold
+  // the zero point, which dequantizes to exactly 0.
   std::string emit_padded_input(const std::string& x, int64_t pad) {
+    const ActivationQuant& a = *acts.at(x);
+    const std::string scale = names.make(x + "/padded_scale"), zp = names.make(x + "/padded_zero_point");
+    g.set_initializer(scale, Tensor::scalar(a.scale));
+    g.set_initializer(zp, zero_point_tensor(a.dtype, a.zero_point));
+    Node q;
+    q.name = names.make(x + "/QuantizeLinear");
+    q.op_type = "QuantizeLinear";
+    q.inputs = {x, scale, zp};
+    q.outputs = {names.make(x + "/quantized")};
     const std::string pads = names.make(x + "/channel_pads"), padded = names.make(x + "/channels_padded");
     g.set_initializer(pads, Tensor::from_vector<int64_t>({8}, {0, 0, 0, 0, 0, pad, 0, 0}));
     Node p;
     p.name = names.make(padded + "/Pad");
     p.op_type = "Pad";
-    p.inputs = {x, pads};
+    p.inputs = {q.outputs[0], pads, zp};
     p.outputs = {padded};
-    out.push_back(std::move(p));
+    out.push_back(std::move(q));
+    out.push_back(p);
     const std::string dq = names.make(padded + "/dequantized");
-    emit_qdq_as(*acts.at(x), padded, padded, dq);
+    emit_dq(padded, scale, zp, dq, -1);
     return dq;
   }
 

@@ -73,7 +73,8 @@ void Executor::Impl::plan_fusions(const Model& model) {
 //   DQ(x) -> GlobalAveragePool -> Q        QLinearGlobalAveragePool
 //   Gemm(DQ(a), DQ(b), DQ(c)) (float out)  QGemm
 // The op's output must feed only the Q (and be no graph output); integer inputs must be
-// 8-bit values (a QuantizeLinear output, a graph input or an initializer of that type).
+// 8-bit values (a QuantizeLinear output, a graph input or an initializer of that type, or a Pad
+// of one).
 void Executor::Impl::plan_qdq(const runtime::ConstantFn& constant) {
   const size_t nv = names.size();
   std::vector<int> producer(nv, -1), consumers(nv, 0), consumer_step(nv, -1);
@@ -87,9 +88,16 @@ void Executor::Impl::plan_qdq(const runtime::ConstantFn& constant) {
       }
   }
   for (int id : output_ids) ++consumers[id];
-  // The 8-bit type of an integer value, kUndefined when it is not one.
+  // The 8-bit type of an integer value, kUndefined when it is not one. A Pad keeps its data's
+  // type (its constant value must have it too), so a Pad of a QuantizeLinear's output is looked
+  // through: the padded stem input export_qdq writes (ExportOptions::align_input_channels).
   auto int_type = [&](int id) {
     DType t = DType::kUndefined;
+    for (int p = producer[id]; p >= 0 && steps[p].node->op_type == "Pad" && steps[p].node->domain.empty();
+         p = producer[id]) {
+      if (steps[p].inputs.empty() || steps[p].inputs[0] < 0) return DType::kUndefined;
+      id = steps[p].inputs[0];
+    }
     if (const int p = producer[id]; p >= 0) {
       const Node& n = *steps[p].node;
       if (n.op_type != "QuantizeLinear") return DType::kUndefined;

@@ -1,7 +1,7 @@
 // ExportOptions::align_input_channels (off by default, see quantize.h): a quantized 2-D Conv (group 1, >= 16 output
 // channels, a multiple of 4) reading a quantized graph input whose channel count is not a
-// multiple of 4 reads Pad(x) -> QuantizeLinear -> DequantizeLinear instead, the padded channels
-// 0 and their int8 weights 0, so ONNX Runtime can run it with MLAS's symmetric conv kernels.
+// multiple of 4 reads QuantizeLinear(x) -> Pad(zero point) -> DequantizeLinear instead, the
+// padded channels the zero point (float 0) and their int8 weights 0, so ONNX Runtime can run it with MLAS's symmetric conv kernels.
 // Checked: the graph (pads, weight shape and values, which convs qualify), that the result is
 // bit-identical to the unpadded export in repq's executor and in ONNX Runtime, and that ORT
 // still forms a QLinearConv for every quantized Conv.
@@ -70,16 +70,30 @@ TEST(ExportAlign, ThreeChannelStemReadsAZeroPaddedInput) {
   const Graph& g = e.padded.graph;
   const Node* pad = find_op(g, "Pad");
   ASSERT_NE(pad, nullptr);
-  EXPECT_EQ(pad->inputs[0], "x");
   EXPECT_EQ(g.initializer(pad->inputs[1])->to_doubles(), (std::vector<double>{0, 0, 0, 0, 0, 1, 0, 0}));
-  // Pad -> QuantizeLinear -> DequantizeLinear -> c1, with x's scale and zero point.
+  // QuantizeLinear(x) -> Pad(8-bit, pad value the zero point) -> DequantizeLinear -> c1, with x's
+  // scale and zero point (uint8, not 0 for inputs in [-2, 2]: a float 0 would be wrong).
   const GraphIndex idx(g);
-  const Node& q = g.nodes.at(idx.consumers.at(pad->outputs[0]).at(0));
+  const Node& q = g.nodes.at(idx.producer.at(pad->inputs[0]));
   ASSERT_EQ(q.op_type, "QuantizeLinear");
+  EXPECT_EQ(q.inputs[0], "x");
   const Node* plain_q = find_op(e.plain.graph, "QuantizeLinear");
   ASSERT_EQ(plain_q->inputs[0], "x");
+  const Tensor& zp = *g.initializer(q.inputs[2]);
+  EXPECT_EQ(zp.dtype(), DType::kUInt8);
+  EXPECT_NE(zp.to_doubles()[0], 0.0);
   EXPECT_EQ(g.initializer(q.inputs[1])->to_doubles(), e.plain.graph.initializer(plain_q->inputs[1])->to_doubles());
-  EXPECT_EQ(g.initializer(q.inputs[2])->to_doubles(), e.plain.graph.initializer(plain_q->inputs[2])->to_doubles());
+  EXPECT_EQ(zp.to_doubles(), e.plain.graph.initializer(plain_q->inputs[2])->to_doubles());
+  ASSERT_EQ(pad->inputs.size(), 3u);
+  EXPECT_EQ(g.initializer(pad->inputs[2])->dtype(), DType::kUInt8);
+  EXPECT_EQ(g.initializer(pad->inputs[2])->to_doubles(), zp.to_doubles());
+  EXPECT_EQ(pad->attr_string("mode", "constant"), "constant");
+  const Node& dq = g.nodes.at(idx.consumers.at(pad->outputs[0]).at(0));
+  ASSERT_EQ(dq.op_type, "DequantizeLinear");
+  EXPECT_EQ(g.initializer(dq.inputs[1])->to_doubles(), g.initializer(q.inputs[1])->to_doubles());
+  EXPECT_EQ(g.initializer(dq.inputs[2])->to_doubles(), zp.to_doubles());
+  EXPECT_EQ(idx.consumers.at(dq.outputs[0]).size(), 1u);
+  EXPECT_EQ(g.nodes.at(idx.consumers.at(dq.outputs[0]).at(0)).name, "c1");
   // x is read by nothing else: no unpadded QuantizeLinear of it is left.
   EXPECT_EQ(idx.consumers.at("x").size(), 1u);
   // The weight: [16, 4, 3, 3], channels 0-2 the unpadded export's, channel 3 zero.
@@ -101,6 +115,24 @@ TEST(ExportAlign, ThreeChannelStemReadsAZeroPaddedInput) {
   const Tensor b = Executor(e.plain, {1}).run({{"x", x}}).at("y");
   ASSERT_EQ(a.shape(), b.shape());
   EXPECT_TRUE(std::equal(a.span<float>().begin(), a.span<float>().end(), b.span<float>().begin()));
+  // The padded stem runs the integer kernel (as ORT's QLinearConv), not DQ -> float Conv -> Q:
+  // the integer kernel uses the int32 bias as it is and ignores its DequantizeLinear's scale, the
+  // float path does not. Doubling c1's bias scale changes only the float path's outputs.
+  Model skewed = e.padded;
+  const GraphIndex sidx(skewed.graph);
+  const Node& c1 = *std::find_if(skewed.graph.nodes.begin(), skewed.graph.nodes.end(),
+                                 [](const Node& n) { return n.name == "c1"; });
+  const std::string bias_scale = skewed.graph.nodes.at(sidx.producer.at(c1.inputs[2])).inputs[1];
+  Tensor doubled = *skewed.graph.initializer(bias_scale);
+  for (float& v : doubled.mutable_span<float>()) v *= 2.0f;
+  skewed.graph.set_initializer(bias_scale, doubled);
+  const Tensor exact = Executor(skewed, {1}).run({{"x", x}}).at("y");
+  EXPECT_TRUE(std::equal(exact.span<float>().begin(), exact.span<float>().end(), b.span<float>().begin()));
+  ExecutorOptions inexact;
+  inexact.threads = 1;
+  inexact.exact_qdq = false;
+  const Tensor fl = Executor(skewed, inexact).run({{"x", x}}).at("y");
+  EXPECT_FALSE(std::equal(exact.span<float>().begin(), exact.span<float>().end(), fl.span<float>().begin()));
 }
 
 TEST(ExportAlign, ConvsThatCannotUseTheFastKernelAreNotPadded) {

@@ -17,6 +17,40 @@
 
 namespace repq::quant {
 
+// Activation clip refinement on the logits (`--refine-act`, quant/refine.h; docs/calibration.md,
+// "Logit refinement (--refine-act)").
+struct RefineOptions {
+  int max_steps = 3;          // ladder steps per tensor and direction (x0.8 down, x1.25 up)
+  double min_gain_db = 0.01;  // a step is kept only when the logit SQNR rises by more
+  // The search holds its samples in memory: at most this many (the first of the calibration
+  // samples; 256 224x224 RGB images are 154 MB).
+  int64_t max_samples = 256;
+  // A trial re-runs only the part of the graph after the changed tensor, from the values at
+  // the cut (QuantizeLinear outputs) of the accepted plan's simulation, held for all samples
+  // up to this many bytes; a cut above it is re-run whole. 0: every trial runs the whole model.
+  // The results are the same either way (the executor is deterministic per node).
+  int64_t cache_bytes = int64_t{512} << 20;
+  // Tests: run every suffix trial whole too and throw InternalError if the logits differ.
+  bool verify_suffix = false;
+};
+
+struct RefineStep {
+  std::string tensor;
+  double threshold_before = 0, threshold_after = 0;
+  double sqnr_db = 0;  // logit SQNR after this change
+};
+
+struct RefineResult {
+  bool ran = false;                        // false: no refinement (or the plan came from --plan-in)
+  double sqnr_before = 0, sqnr_after = 0;  // mean per-sample logit SQNR, dB
+  int trials = 0;                          // QDQ models simulated (the start included)
+  int suffix_trials = 0;                   // of which only the part after the cut was run
+  int cut_fills = 0;                       // whole runs that filled the cut cache
+  int64_t samples = 0;                     // calibration samples the search measured on
+  std::vector<RefineStep> steps;           // the tensors whose clip changed, in search order
+  double seconds = 0;
+};
+
 struct QuantizeOptions {
   Target target = Target::kOrt;
   calib::Method act = calib::Method::kMinMax;
@@ -30,6 +64,11 @@ struct QuantizeOptions {
   bool float_stem = false;
   calib::CollectOptions collect;
   GptqOptions gptq;  // weights = gptq (gptq.h)
+  // After calibration (and GPTQ), before export: refine the activation clips on the logits
+  // (refine_activation_clips, quant/refine.h). quantize_with_plan never refines (the plan holds
+  // the clips).
+  bool refine_act = false;
+  RefineOptions refine;
 };
 
 // `--method` presets: minmax (per-channel + minmax), percentile, mse, entropy, kl,
@@ -76,7 +115,11 @@ QuantPlan build_plan(const Model& fused, const QuantPoints& points,
 //  * pipeline_plan: for kl the Relu's exact zeros leave the post-Relu histograms (a copy of
 //    `stats` is changed), build_plan, then the graph inputs and the CFWS halves' outputs get
 //    min-max parameters whatever the method, and calib_samples is set to `samples`.
+//  * pipeline_stats: the statistics as pipeline_plan's calibrator sees them (the kl change
+//    above applied to `stats`); refine_activation_clips recomputes clipped fractions on them.
 QuantPoints pipeline_points(const Model& fused, const QuantizeOptions& o);
+std::map<std::string, calib::TensorStats> pipeline_stats(
+    const QuantPoints& points, std::map<std::string, calib::TensorStats> stats, const QuantizeOptions& o);
 QuantPlan pipeline_plan(const Model& fused, const QuantPoints& points,
                         std::map<std::string, calib::TensorStats> stats, const QuantizeOptions& o,
                         int64_t samples);
@@ -87,9 +130,10 @@ struct ExportOptions {
   std::vector<std::string> only_layers;
   bool quantize_activations = true;
   // A 2-D Conv (group 1) reading a quantized graph input whose channel count is not a multiple
-  // of 4 (an RGB or grey stem) gets its input zero-padded to the next multiple (float Pad before
-  // the QuantizeLinear) and zero weight channels: ONNX Runtime's fast symmetric int8 conv kernels
-  // (MLAS ConvSym) need input channels % 4 == 0. Exact: the padded channels contribute 0. Off by
+  // of 4 (an RGB or grey stem) gets its input padded to the next multiple (an 8-bit Pad after
+  // the QuantizeLinear, pad value the zero point) and zero weight channels: ONNX Runtime's fast
+  // symmetric int8 conv kernels (MLAS ConvSym) need input channels % 4 == 0. Exact: the padded
+  // channels dequantize to 0 and meet zero weights. Off by
   // default (the statistics passes, e.g. GPTQ's quantized inputs, read the stem's input in the
   // exported model unpadded); `repq quantize` turns it on for the file it writes (target ort).
   bool align_input_channels = false;
@@ -106,9 +150,10 @@ struct QuantizeResult {
   Model qdq;          // the exported model
   double forward_seconds = 0, total_seconds = 0;
   std::string fuse_summary;  // one line, empty when nothing was folded
+  RefineResult refine;       // refine.ran when o.refine_act
 };
 // Everything: fuse (unless !o.fuse), CFWS split (apply_cfws), quant points, calibrate on
-// `calib`, plan, export.
+// `calib`, plan, GPTQ (weights gptq), clip refinement (o.refine_act), export.
 QuantizeResult quantize(const Model& model, const data::Dataset& calib, const QuantizeOptions& o);
 // With a stored plan (no calibration): fuse, CFWS split as the plan's weight mode says, check
 // the digest, export.
