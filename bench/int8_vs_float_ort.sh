@@ -15,10 +15,6 @@
 # `-- --float-stem` measures the model with its <= 4-channel stem conv kept float.
 # For numbers on a shared machine use bench/ort_cpu_time.js (CPU time per run, models
 # interleaved in one process); this script prints its CPU-time table too (CPU_TABLE=0: off).
-# ALIGN_STEM=1 (default): the CPU table also measures the INT8 model with its stem padded to 4
-# input channels (bench/align_stem_channels.py, the same graph as export_qdq's
-# ExportOptions::align_input_channels; bit-identical outputs), which lets ORT run the stem with
-# MLAS's symmetric int8 conv kernel. ALIGN_STEM=0: off.
 # PROFILE=1: also ORT's profiler breakdown per op class at batch 1 and 32 (bench/ort_profile.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,13 +44,6 @@ int8="$out/$(basename "${model%.onnx}").int8.onnx"
 t0=$(date +%s.%N)
 "$repq" -q quantize "$model" --calib "$calib" --num-calib 32 -o "$int8" "${qflags[@]}"
 t1=$(date +%s.%N)
-aligned=""
-if [ "${ALIGN_STEM:-1}" != 0 ]; then
-  aligned="${int8%.onnx}.aligned.onnx"
-  echo "align: $(/usr/bin/python3 bench/align_stem_channels.py "$int8" "$aligned")"
-  if cmp -s "$int8" "$aligned"; then aligned=""; fi
-fi
-
 field() { sed -n "s/.*\"$1\": *\([0-9.]*\).*/\1/p"; }
 # Wall time: float and INT8 alternate $repeats times; the best median of each is kept (other
 # jobs sharing the cores only ever slow a run down). CPU time (user + sys of the ORT process, all
@@ -83,26 +72,22 @@ for batch in 1 32; do
   printf "| %s | %.3f | %.3f | %s | %.3f | %.3f | %s |\n" "$batch" "$f" "$q" "$(ratio "$f" "$q")" "$fc" "$qc" "$(ratio "$fc" "$qc")"
 done
 if [ "${CPU_TABLE:-1}" != 0 ]; then
-  printf "\nCPU time per image (ms) of one session.run, the models interleaved in one process, %s threads\n" "$threads"
-  printf "(min over the runs; median in parentheses)%s\n" "${aligned:+; INT8 aligned: the stem padded to 4 input channels}"
-  printf "| batch | float | INT8 | float / INT8 |%s\n|---|---|---|---|%s\n" "${aligned:+ INT8 aligned | float / aligned |}" "${aligned:+---|---|}"
+  printf "\nCPU time per image (ms) of one session.run, the models interleaved in one process, %s threads,\n" "$threads"
+  printf "graph optimization level all, workers not spinning (bench/ort_cpu_time.js); min over the runs (median)\n"
+  printf "| batch | float | INT8 | float / INT8 |\n|---|---|---|---|\n"
   for batch in 1 8 32; do
     node bench/ort_cpu_time.js --threads "$threads" --batch "$batch" --runs "$([ "$batch" = 1 ] && echo 300 || echo $((480 / batch)))" \
-      "$model" "$int8" ${aligned:+"$aligned"} | /usr/bin/python3 -c '
+      "$model" "$int8" | /usr/bin/python3 -c '
 import json, sys
-r = [json.loads(l) for l in sys.stdin]
-f = r[0]
-cells = ["%d" % f["batch"], "%.3f (%.3f)" % (f["cpu_min_ms"], f["cpu_median_ms"])]
-for q in r[1:]:
-    cells += ["%.3f (%.3f)" % (q["cpu_min_ms"], q["cpu_median_ms"]),
-              "%.2fx (%.2fx)" % (f["cpu_min_ms"] / q["cpu_min_ms"], f["cpu_median_ms"] / q["cpu_median_ms"])]
-print("| " + " | ".join(cells) + " |")'
+f, q = [json.loads(l) for l in sys.stdin]
+print("| %d | %.3f (%.3f) | %.3f (%.3f) | %.2fx (%.2fx) |" % (f["batch"], f["cpu_min_ms"], f["cpu_median_ms"],
+      q["cpu_min_ms"], q["cpu_median_ms"], f["cpu_min_ms"] / q["cpu_min_ms"], f["cpu_median_ms"] / q["cpu_median_ms"]))'
   done
 fi
 if [ "${PROFILE:-0}" != 0 ]; then
   for batch in 1 32; do
     node bench/ort_profile.js --threads "$threads" --batch "$batch" --runs "$([ "$batch" = 1 ] && echo 100 || echo 8)" \
-      "$model" "$int8" ${aligned:+"$aligned"}
+      "$model" "$int8"
   done
 fi
 uptime

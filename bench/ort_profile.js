@@ -17,7 +17,8 @@
 // own cost per run (node dispatch, allocation, thread-pool hand-offs).
 //
 // Usage: node bench/ort_profile.js [--threads N] [--batch B] [--runs R] [--level L] [--json]
-//                                  [--spin] [--nodes] MODEL.onnx [MODEL.onnx ...]
+//                                  [--spin] [--config KEY=VALUE ...] [--nodes] MODEL.onnx ...
+// (session options: bench/ort_session.js)
 // --nodes adds every node's minimum (ms per image), in execution order.
 // Worker threads do not spin unless --spin (as in bench/ort_cpu_time.js). The profiler adds a
 // little time per kernel: use bench/ort_cpu_time.js for totals, this for the breakdown. Prints
@@ -26,7 +27,7 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const ort = require(path.join(__dirname, '..', 'tools', 'ort', 'node_modules', 'onnxruntime-node'));
+const { parseArgs, createSession, randomFeeds, median } = require('./ort_session');
 
 // A minimal reader of the ONNX protobuf, enough for the nodes (name, op_type, inputs, the int
 // attributes) and the initializers' dims of the optimized model ORT saves.
@@ -104,11 +105,8 @@ function convClass(node, dims) {
 
 async function profileModel(model, opt) {
   const prefix = path.join(os.tmpdir(), `ort_profile_${process.pid}_${path.basename(model, '.onnx')}`);
-  const s = await ort.InferenceSession.create(model, {
-    executionProviders: ['cpu'], graphOptimizationLevel: opt.level, intraOpNumThreads: opt.threads,
-    interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3,
+  const s = await createSession(model, opt, {
     enableProfiling: true, profileFilePrefix: prefix, optimizedModelFilePath: `${prefix}.opt.onnx`,
-    extra: { session: { intra_op: { allow_spinning: opt.spin ? '1' : '0' } } },
   });
   const g = readGraph(`${prefix}.opt.onnx`);
   fs.unlinkSync(`${prefix}.opt.onnx`);
@@ -116,18 +114,7 @@ async function profileModel(model, opt) {
   for (const nd of g.nodes) {
     if (nd.op === 'QLinearConv' || nd.op === 'Conv' || nd.op === 'FusedConv') classOf.set(nd.name, convClass(nd, g.dims));
   }
-  const name = s.inputNames[0];
-  const meta = s.inputMetadata ? s.inputMetadata[0] : null;
-  const dims = meta && meta.shape ? meta.shape.map((d) => (typeof d === 'number' ? d : opt.batch)) : [opt.batch, 3, 224, 224];
-  dims[0] = opt.batch;
-  const n = dims.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let seed = 12345;
-  for (let k = 0; k < n; ++k) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    data[k] = (seed / 4294967296) * 2 - 1;
-  }
-  const feeds = { [name]: new ort.Tensor('float32', data, dims) };
+  const feeds = randomFeeds(s, opt.batch);
   const warm = 3;
   for (let r = 0; r < warm + opt.runs; ++r) await s.run(feeds);
   s.endProfiling();
@@ -158,7 +145,6 @@ async function profileModel(model, opt) {
     }
     durs.get(node).d.push(e.dur);
   }
-  const median = (xs) => { const v = [...xs].sort((a, b) => a - b); const m = v.length >> 1; return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2; };
   const per = new Map();
   let kernelsMin = 0, kernelsMed = 0;
   for (const { cls, d } of durs.values()) {
@@ -181,23 +167,12 @@ async function profileModel(model, opt) {
 }
 
 async function main() {
-  const args = process.argv.slice(2);
-  const opt = { threads: 2, batch: 1, runs: 50, level: 'all', json: false, spin: false };
-  const models = [];
-  for (let i = 0; i < args.length; ++i) {
-    if (args[i] === '--threads') opt.threads = Number(args[++i]);
-    else if (args[i] === '--batch') opt.batch = Number(args[++i]);
-    else if (args[i] === '--runs') opt.runs = Number(args[++i]);
-    else if (args[i] === '--level') opt.level = args[++i];
-    else if (args[i] === '--json') opt.json = true;
-    else if (args[i] === '--spin') opt.spin = true;
-    else if (args[i] === '--nodes') opt.nodes = true;
-    else models.push(args[i]);
-  }
-  if (!models.length || !(opt.threads >= 1 && opt.batch >= 1 && opt.runs >= 1)) {
-    console.error('usage: node bench/ort_profile.js [--threads N] [--batch B] [--runs R] [--level L] [--json] [--spin] [--nodes] MODEL.onnx ...');
+  const parsed = parseArgs(process.argv.slice(2), { runs: 50 }, { json: 'flag', nodes: 'flag' });
+  if (!parsed) {
+    console.error('usage: node bench/ort_profile.js [--threads N] [--batch B] [--runs R] [--level L] [--json] [--spin] [--config K=V] [--nodes] MODEL.onnx ...');
     process.exit(2);
   }
+  const { opt, models } = parsed;
   for (const m of models) {
     const p = await profileModel(m, opt);
     if (opt.json) { console.log(JSON.stringify(p)); continue; }
