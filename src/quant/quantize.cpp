@@ -17,6 +17,7 @@
 #include "repq/error.h"
 #include "repq/ir/graph_utils.h"
 #include "repq/passes/fuse.h"
+#include "repq/quant/refine.h"
 
 namespace repq::quant {
 
@@ -140,6 +141,12 @@ QuantPoints pipeline_points(const Model& fused, const QuantizeOptions& o) {
   return points;
 }
 
+std::map<std::string, calib::TensorStats> pipeline_stats(
+    const QuantPoints& points, std::map<std::string, calib::TensorStats> stats, const QuantizeOptions& o) {
+  if (o.act == calib::Method::kKl) drop_relu_zeros(points, stats);
+  return stats;
+}
+
 QuantPlan pipeline_plan(const Model& fused, const QuantPoints& points,
                         std::map<std::string, calib::TensorStats> stats, const QuantizeOptions& o,
                         int64_t samples) {
@@ -192,6 +199,13 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
       apply_gptq(r.fused, r.plan, hq, o.gptq);
       lap("gptq (quantized inputs)");
     }
+  }
+  if (o.refine_act) {
+    // The statistics as the calibrator saw them (kl: without the Relu zeros), for the
+    // recomputed clipped fractions.
+    const auto seen = pipeline_stats(points, stats.stats, o);
+    r.refine = refine_activation_clips(r.fused, r.plan, calib, o, o.refine, &seen);
+    lap("refine-act");
   }
   r.qdq = export_qdq(r.fused, r.plan);
   lap("export");

@@ -2,7 +2,8 @@
 // the plan is made (calibrator clips, GPTQ weights), each activation tensor's clip is
 // rescaled by factors from a fixed ladder, one tensor at a time, and a change is kept when the
 // mean per-sample logit SQNR of the exact QDQ simulation against the float model on the
-// calibration samples rises. Greedy coordinate descent, deterministic.
+// calibration samples rises. Greedy coordinate descent, deterministic. A trial re-runs only
+// the graph after the changed tensor (refine_cut.h).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "repq/quant/quantize.h"
 #include "repq/quant/refine.h"
 #include "repq/runtime/executor.h"
+#include "refine_cut.h"
 
 namespace repq::quant {
 
@@ -40,6 +42,26 @@ void set_activation_clip(ActivationQuant& a, double t, Target target) {
   }
   a.scale = static_cast<float>(scale);
   if (!(a.scale > 0)) a.scale = 0.00390625f;  // as build_plan's all-zero tensors
+}
+
+double clipped_fraction(const calib::TensorStats& s, const ActivationQuant& a) {
+  const bool u8 = a.dtype == DType::kUInt8;
+  const double qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127, sc = a.scale;
+  const double lo_r = (qmin - a.zero_point - 0.5) * sc, hi_r = (qmax - a.zero_point + 0.5) * sc;
+  const bool pos = s.max > hi_r;
+  const bool neg = !a.non_negative && s.min < lo_r;
+  if (!pos && !neg) return 0;
+  const double cut = pos && neg ? std::min(hi_r, -lo_r) : (pos ? hi_r : -lo_r);
+  // Fraction of the |x| histogram above cut, the bin holding it in proportion.
+  const calib::AbsHistogram& h = s.hist;
+  const uint64_t total = h.total();
+  const double w = h.bin_width();
+  if (total == 0 || h.counts.empty() || !(w > 0) || !(cut < h.amax)) return 0;
+  const double c = std::max(cut, 0.0);
+  const size_t b = std::min(static_cast<size_t>(c / w), h.counts.size() - 1);
+  double above = static_cast<double>(h.counts[b]) * std::clamp((h.edge(b) - c) / w, 0.0, 1.0);
+  for (size_t k = b + 1; k < h.counts.size(); ++k) above += static_cast<double>(h.counts[k]);
+  return above / static_cast<double>(total);
 }
 
 namespace {
@@ -82,14 +104,17 @@ double plan_logit_sqnr(const Model& fused, const QuantPlan& plan, const std::vec
 }
 
 RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const data::Dataset& calib,
-                                     const QuantizeOptions& o, const RefineOptions& ro) {
+                                     const QuantizeOptions& o, const RefineOptions& ro,
+                                     const std::map<std::string, calib::TensorStats>* stats) {
   const auto t0 = std::chrono::steady_clock::now();
   RefineResult r;
+  r.ran = true;
   const int64_t available = static_cast<int64_t>(calib.size());
   const int64_t limit = std::min(
       o.collect.num_samples > 0 ? std::min(o.collect.num_samples, available) : available,
       std::max<int64_t>(ro.max_samples, 1));
   const std::vector<Tensor> batches = load_batches(calib, limit, o.collect.batch);
+  for (const Tensor& b : batches) r.samples += b.dim(0);
   const int threads = o.collect.threads;
   const std::vector<Tensor> ref = first_outputs(fused, batches, threads);
   // Tensors that keep their range: the graph inputs, the CFWS halves' outputs, and the
@@ -104,8 +129,14 @@ RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const 
     if (a.shared_with.empty() && !fixed.count(a.tensor) && a.threshold > 0) order.push_back(i);
   }
   std::reverse(order.begin(), order.end());  // the last tensors first (docs/calibration.md)
+  const auto clipped_of = [&](const ActivationQuant& a, double keep) {
+    if (!stats) return keep;
+    const auto it = stats->find(a.calibrated_on);
+    return it == stats->end() ? keep : clipped_fraction(it->second, a);
+  };
   const auto apply = [&](QuantPlan& p, size_t i, double t) {
     set_activation_clip(p.activations[i], t, o.target);
+    p.activations[i].clipped = clipped_of(p.activations[i], p.activations[i].clipped);
     for (ActivationQuant& b : p.activations)
       if (b.shared_with == p.activations[i].tensor) {
         const std::string keep_name = b.tensor, keep_cal = b.calibrated_on, keep_share = b.shared_with;
@@ -116,15 +147,33 @@ RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const 
         b.shared_with = keep_share;
         b.min = bmin;
         b.max = bmax;
-        b.clipped = bclip;
+        b.clipped = clipped_of(b, bclip);
       }
   };
-  double best = plan_logit_sqnr(fused, plan, batches, ref, threads);
+  const auto sqnr_of = [&](const std::vector<Tensor>& q) {
+    AgreementMeter m;
+    for (size_t k = 0; k < q.size(); ++k) m.add(ref[k], q[k]);
+    return m.mean_sqnr_db();
+  };
+  detail::CutRunner runner(batches, threads, ro.cache_bytes, ro.verify_suffix);
+  Model current = export_qdq(fused, plan);
+  std::vector<Tensor> current_out = runner.full(current);
+  double best = sqnr_of(current_out);
   r.sqnr_before = best;
   r.trials = 1;
+  if (ro.cache_bytes > 0) {  // each tensor's cut, from a probe change of its clip
+    std::vector<detail::Cut> cuts;
+    for (size_t i : order) {
+      QuantPlan probe = plan;
+      apply(probe, i, plan.activations[i].threshold * 0.8);
+      cuts.push_back(detail::find_cut(current, export_qdq(fused, probe)));
+    }
+    runner.set_schedule(current, std::move(cuts));
+  }
   ProgressBar bar("refine activation clips", static_cast<int64_t>(order.size()), o.collect.progress);
   int64_t done = 0;
-  for (size_t i : order) {
+  for (size_t k = 0; k < order.size(); ++k) {
+    const size_t i = order[k];
     const ActivationQuant a0 = plan.activations[i];
     const double t0v = a0.threshold, amax = std::max(std::fabs(a0.min), std::fabs(a0.max));
     double best_t = t0v;
@@ -138,12 +187,17 @@ RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const 
         if (!(cand > 0) || std::fabs(cand - best_t) <= 1e-6 * best_t) break;
         QuantPlan trial = plan;
         apply(trial, i, cand);
-        const double s = plan_logit_sqnr(fused, trial, batches, ref, threads);
+        Model trial_model = export_qdq(fused, trial);
+        std::vector<Tensor> out = runner.outputs(k, current, trial_model, current_out);
+        const double s = sqnr_of(out);
         ++r.trials;
         if (!(s > best + ro.min_gain_db)) break;
+        runner.accepted();
         best = s;
         best_t = cand;
         plan = std::move(trial);
+        current = std::move(trial_model);
+        current_out = std::move(out);
         ++improved;
       }
       if (improved > 0) break;  // improved going down: up is not tried
@@ -153,10 +207,29 @@ RefineResult refine_activation_clips(const Model& fused, QuantPlan& plan, const 
     bar.update(++done);
   }
   r.sqnr_after = best;
+  r.suffix_trials = runner.suffix_runs();
+  r.cut_fills = runner.fills();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::debug("refine: {} trials, logit SQNR {:.2f} -> {:.2f} dB on {} samples, {:.1f} s",
-                r.trials, r.sqnr_before, r.sqnr_after, limit, r.seconds);
+  spdlog::debug("refine: {} trials ({} after the cut, {} cache fills), logit SQNR {:.2f} -> {:.2f} dB "
+                "on {} samples, {:.1f} s",
+                r.trials, r.suffix_trials, r.cut_fills, r.sqnr_before, r.sqnr_after, limit, r.seconds);
   return r;
+}
+
+size_t carry_refined_clips(const QuantPlan& refined, QuantPlan& plan) {
+  size_t n = 0;
+  for (ActivationQuant& a : plan.activations) {
+    const ActivationQuant* r = refined.activation(a.tensor);
+    if (!r || r->calibrated_on != a.calibrated_on || r->shared_with != a.shared_with ||
+        r->non_negative != a.non_negative || r->dtype != a.dtype || r->method != a.method)
+      continue;
+    a.threshold = r->threshold;
+    a.scale = r->scale;
+    a.zero_point = r->zero_point;
+    a.clipped = r->clipped;
+    ++n;
+  }
+  return n;
 }
 
 }  // namespace repq::quant

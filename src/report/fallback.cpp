@@ -15,6 +15,7 @@
 
 #include "fallback_stepper.h"
 #include "repq/error.h"
+#include "repq/quant/refine.h"
 #include "repq/report/compute.h"
 
 namespace repq::report {
@@ -55,16 +56,23 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 //    by rounding (the cached statistics came from graphs that split it);
 //  * GPTQ with quantized inputs: H depends on the other layers' quantization (the trials used
 //    the float-input H).
+// With --refine-act the fresh plan takes the refined clips as the trials did.
 void requantize_if_needed(FallbackResult& fr, const Model& model, const data::Dataset& calib,
                           const quant::QuantizeOptions& o, const std::vector<std::string>& exclude,
-                          const std::set<std::string>& split_nodes, double ratio) {
+                          const std::set<std::string>& split_nodes, double ratio,
+                          const quant::QuantPlan* refined) {
   const bool split = std::any_of(fr.kept_float.begin(), fr.kept_float.end(),
                                  [&](const FallbackLayer& k) { return split_nodes.count(k.layer) > 0; });
   const bool gptq_q = o.weights == quant::WeightMode::kGptq && o.gptq.quantized_inputs;
   if (!split && !gptq_q) return;
   quant::QuantizeOptions so = o;
   so.exclude = exclude;
+  so.refine_act = false;
   fr.result = quant::quantize(model, calib, so);
+  if (refined) {
+    quant::carry_refined_clips(*refined, fr.result.plan);
+    fr.result.qdq = quant::export_qdq(fr.result.fused, fr.result.plan);
+  }
   Stepper check(model, calib, o);
   const Score s = check.score(fr.result.qdq, /*exact=*/true, ratio);
   fr.agreement.back() = s.agreement();
@@ -167,6 +175,10 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
   Stepper st(model, calib, o);
   std::vector<std::string> exclude = o.exclude;
   fr.result = st.run(exclude);
+  // --refine-act: the clips are refined once, on the fully quantized model; every partial
+  // model of the search (and the result) keeps them for the tensors it still quantizes.
+  if (o.refine_act) st.refine(fr.result, exclude);
+  const quant::RefineResult refine = fr.result.refine;  // kept in the result returned
   const FallbackCriterion crit = search.criterion;
   const double ratio = search.margin_ratio;
   fr.criterion = crit;
@@ -182,7 +194,8 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
   push_step(cur);
   fr.reached = cur.strict_agreement() >= min_agreement;
   if (fr.reached) {
-    requantize_if_needed(fr, model, calib, o, exclude, {}, ratio);
+    requantize_if_needed(fr, model, calib, o, exclude, {}, ratio, st.refined());
+    fr.result.refine = refine;
     fr.seconds = seconds_since(t0);
     fr.result.total_seconds = fr.seconds;
     return fr;
@@ -304,7 +317,8 @@ FallbackResult fallback_auto(const Model& model, const data::Dataset& calib,
       break;
     }
   }
-  requantize_if_needed(fr, model, calib, o, exclude, split_nodes, ratio);
+  requantize_if_needed(fr, model, calib, o, exclude, split_nodes, ratio, st.refined());
+  fr.result.refine = refine;
   fr.seconds = seconds_since(t0);
   fr.result.total_seconds = fr.seconds;  // the whole search, for the CLI's time line
   return fr;

@@ -7,6 +7,7 @@
 
 #include "repq/eval/metrics.h"
 #include "repq/passes/fuse.h"
+#include "repq/quant/refine.h"
 #include "repq/report/compute.h"
 #include "repq/runtime/executor.h"
 
@@ -162,8 +163,20 @@ quant::QuantizeResult Stepper::run(const std::vector<std::string>& exclude) {
       l.note = g.note;
     }
   }
+  if (have_refined_) quant::carry_refined_clips(refined_, r.plan);
   r.qdq = quant::export_qdq(r.fused, r.plan);
   return r;
+}
+
+void Stepper::refine(quant::QuantizeResult& r, const std::vector<std::string>& exclude) {
+  quant::QuantizeOptions so = o_;
+  so.exclude = exclude;
+  const quant::QuantPoints pts = quant::pipeline_points(r.fused, so);
+  const auto seen = quant::pipeline_stats(pts, stats_, so);
+  r.refine = quant::refine_activation_clips(r.fused, r.plan, calib_, so, so.refine, &seen);
+  r.qdq = quant::export_qdq(r.fused, r.plan);
+  refined_ = r.plan;
+  have_refined_ = true;
 }
 
 Score Stepper::score(const Model& qdq, bool exact, double margin_ratio) {

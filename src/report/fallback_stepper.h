@@ -57,6 +57,10 @@ class Stepper {
  public:
   Stepper(const Model& model, const data::Dataset& calib, const quant::QuantizeOptions& o);
   quant::QuantizeResult run(const std::vector<std::string>& exclude);
+  // --refine-act: refines r (run()'s result for `exclude`) in place (plan, qdq, refine) and
+  // from then on every run() carries the refined clips into its plan (carry_refined_clips).
+  void refine(quant::QuantizeResult& r, const std::vector<std::string>& exclude);
+  const quant::QuantPlan* refined() const { return have_refined_ ? &refined_ : nullptr; }
   // Scores `qdq` against the float model on the calibration samples. exact: the exact integer
   // simulation (what ONNX Runtime computes); else float_sim_model() of it (several times
   // faster; differs only where sums round differently).
@@ -75,6 +79,8 @@ class Stepper {
   bool have_hessians_ = false;
   // gptq: per layer, the scales before rounding and the layer after apply_gptq.
   std::map<std::string, std::pair<std::vector<float>, quant::LayerQuant>> gptq_done_;
+  quant::QuantPlan refined_;     // --refine-act: the refined plan of the first run
+  bool have_refined_ = false;
   int64_t samples_ = 0;         // per collection pass (the same data every step)
   std::vector<Tensor> ref_;     // float logits per batch
   std::vector<Tensor> inputs_;  // the batches, when they fit

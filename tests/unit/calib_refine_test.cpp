@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "repq/data/npy.h"
+#include "repq/ir/onnx_io.h"
 #include "repq/quant/quantize.h"
 #include "repq/quant/refine.h"
 #include "support/quant_test_util.h"
@@ -138,10 +139,77 @@ TEST(CalibRefine, CliRefineActPlanRoundTrip) {
                                      plan, "-o", b});
   ASSERT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_EQ(slurp(a), slurp(b));
+  // With --refine-act and --plan-in: the plan's clips as they are (no search, said so), the
+  // same model, and --plan-out writes the same plan again.
+  const std::string c = dir.file("c.onnx"), plan2 = dir.file("plan2.json");
   const CommandResult r3 = run_repq({"quantize", models + "/mobileone/mobileone.train.onnx", "--plan-in",
-                                     plan, "--refine-act", "-o", b});
-  EXPECT_EQ(r3.exit_code, 2);
-  EXPECT_NE(r3.err.find("--refine-act"), std::string::npos) << r3.err;
+                                     plan, "--refine-act", "-o", c, "--plan-out", plan2});
+  ASSERT_EQ(r3.exit_code, 0) << r3.err;
+  EXPECT_NE(r3.err.find("no search"), std::string::npos) << r3.err;
+  EXPECT_EQ(slurp(a), slurp(c));
+  EXPECT_EQ(slurp(plan), slurp(plan2));
+}
+
+// quantize() with refine_act: the search runs inside (QuantizeResult::refine), and a clip it
+// moved gets its clipped fraction recomputed from the calibration histogram. r = Relu(x) holds
+// the 512 values j / 512 (j = 0..511, once each); the 50th percentile clips about half of them.
+// r feeds a Gemm through a Flatten (f shares r's scale; the Gemm's output stays float), so
+// raising r's clip only helps: the search does, and the plan's fraction (r's and f's) is the
+// hand count of the values beyond the quantized range (255.5 steps of the scale), within one
+// histogram bin's share (1 / 512).
+TEST(CalibRefine, QuantizeRefinesAndRecountsClipped) {
+  std::string w = "";
+  for (int i = 0; i < 64; ++i) w += std::string(i ? ", " : "") + "1, " + std::to_string(i % 7 - 3);
+  Model m = named_model(R"(g (float[N,1,8,8] x) => (float[N,2] y)
+<float[1,1,1,1] w1 = {1}, float[1] b1 = {0}, float[64,2] w2 = {)" + w + R"(}, float[2] b2 = {0, 0}>
+{
+  c1 = Conv <kernel_shape = [1,1]> (x, w1, b1)
+  r = Relu (c1)
+  f = Flatten (r)
+  y = Gemm (f, w2, b2)
+})");
+  TempDir dir;
+  for (int k = 0; k < 8; ++k) {
+    std::vector<float> v(64);
+    for (int i = 0; i < 64; ++i) v[size_t(i)] = float(((k * 64 + i) * 37) % 512) / 512.0f;
+    data::write_npy(dir.file("s" + std::to_string(k) + ".npy"), Tensor::from_vector<float>({1, 8, 8}, v));
+  }
+  data::DatasetOptions dopt;
+  dopt.threads = 1;
+  const auto ds = data::Dataset::open(dir.path().string(), dopt);
+  quant::QuantizeOptions o;
+  o.act = calib::Method::kPercentile;
+  o.percentile = 50;
+  o.collect.threads = 1;
+  o.collect.batch = 4;
+  o.collect.progress = false;
+  const quant::QuantizeResult plain = quant::quantize(m, ds, o);
+  EXPECT_FALSE(plain.refine.ran);
+  o.refine_act = true;
+  const quant::QuantizeResult r = quant::quantize(m, ds, o);
+  ASSERT_TRUE(r.refine.ran);
+  EXPECT_EQ(r.refine.samples, 8);
+  const auto count_beyond = [](const quant::ActivationQuant& a) {
+    int n = 0;
+    for (int j = 0; j < 512; ++j) n += j / 512.0 > (255.5 - a.zero_point) * static_cast<double>(a.scale);
+    return n / 512.0;
+  };
+  for (const char* t : {"r", "f"}) {
+    const quant::ActivationQuant* before = plain.plan.activation(t);
+    const quant::ActivationQuant* after = r.plan.activation(t);
+    ASSERT_NE(before, nullptr) << t;
+    ASSERT_NE(after, nullptr) << t;
+    ASSERT_GT(after->threshold, before->threshold * 1.2) << t;  // moved up
+    EXPECT_GT(count_beyond(*before), 0.4) << t;
+    EXPECT_NEAR(before->clipped, count_beyond(*before), 1.0 / 512) << t;  // the calibrator's
+    EXPECT_LT(after->clipped, before->clipped - 0.1) << t;
+    EXPECT_NEAR(after->clipped, count_beyond(*after), 1.0 / 512) << t;
+  }
+  EXPECT_EQ(r.plan.activation("f")->shared_with, "r");
+  ASSERT_EQ(r.refine.steps.size(), 1u);
+  EXPECT_EQ(r.refine.steps[0].tensor, "r");
+  // The written model is the refined plan's.
+  EXPECT_EQ(serialize_model(r.qdq), serialize_model(quant::export_qdq(r.fused, r.plan)));
 }
 
 }  // namespace

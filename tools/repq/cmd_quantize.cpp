@@ -88,6 +88,7 @@ quant::QuantizeOptions make_options(const QuantizeCmdOptions& o) {
   q.collect.num_samples = o.num_calib;
   q.collect.progress = !o.quiet && !o.json;
   q.collect.model_name = o.model;  // errors on a batch: "<model>: <samples>: <problem>"
+  q.refine_act = o.refine_act && o.plan_in.empty();  // a stored plan holds the refined clips
   return q;
 }
 
@@ -242,9 +243,9 @@ int run_quantize(const QuantizeCmdOptions& o) {
   const Model model = load_model(o.model);
   quant::QuantizeResult r;
   std::unique_ptr<report::FallbackResult> fb;
-  std::unique_ptr<quant::RefineResult> rf;
-  if (o.refine_act && (!o.plan_in.empty() || fallback))
-    throw InputError("--refine-act calibrates and measures: it cannot be used with --plan-in or --fallback auto");
+  if (o.refine_act && !o.plan_in.empty() && !o.quiet && !o.json)
+    std::fprintf(stderr, "repq: --refine-act: the clips of %s are used as they are (a plan written "
+                         "with --refine-act holds the refined ones): no search\n", o.plan_in.c_str());
   int64_t images = 0;
   if (!o.plan_in.empty()) {
     const quant::QuantPlan plan = quant::plan_from_json(read_file(o.plan_in), o.plan_in);
@@ -268,14 +269,9 @@ int run_quantize(const QuantizeCmdOptions& o) {
       r = fb->result;
     } else {
       r = naming_model(o.model, [&] { return quant::quantize(model, calib, q); });
-      if (o.refine_act) {
-        rf = std::make_unique<quant::RefineResult>(naming_model(
-            o.model, [&] { return quant::refine_activation_clips(r.fused, r.plan, calib, q); }));
-        r.qdq = quant::export_qdq(r.fused, r.plan);
-        r.total_seconds += rf->seconds;
-      }
     }
   }
+  const quant::RefineResult* rf = r.refine.ran ? &r.refine : nullptr;
   // The written file for ONNX Runtime gets its stem input padded to 4 channels (exact; ORT's
   // fast int8 conv kernels need it): 1.43x -> 1.70x over float at batch 1 (docs/calibration.md).
   // The plan and every measurement above are those of the same model without the padding.
@@ -288,14 +284,15 @@ int run_quantize(const QuantizeCmdOptions& o) {
   if (!o.plan_out.empty()) write_file_atomic(o.plan_out, quant::plan_to_json(r.plan));
   save_model(r.qdq, o.output);
   if (o.json) {
-    const auto j = summary_json(o, r, o.method, images, fb.get(), rf.get());
+    const auto j = summary_json(o, r, o.method, images, fb.get(), rf);
     std::printf("%s\n", j.dump(2, ' ', false, ordered_json::error_handler_t::replace).c_str());
   } else if (!o.quiet) {
     print_summary(o, r, o.method);
     if (rf) {
       char t[200];
-      std::snprintf(t, sizeof t, "  refine-act: %zu clip(s) changed, logit SQNR %.2f -> %.2f dB on the calibration samples (%d trials, %.1f s)\n",
-                    rf->steps.size(), rf->sqnr_before, rf->sqnr_after, rf->trials, rf->seconds);
+      std::snprintf(t, sizeof t, "  refine-act: %zu clip(s) changed, logit SQNR %.2f -> %.2f dB on the calibration samples (%d trials, %.1f s)%s\n",
+                    rf->steps.size(), rf->sqnr_before, rf->sqnr_after, rf->trials, rf->seconds,
+                    fb ? ", on the fully quantized model, before the fallback search" : "");
       std::fputs(t, stderr);
     }
     if (fb) {

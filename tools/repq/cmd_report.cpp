@@ -40,6 +40,7 @@ void check_flags(const ReportCmdOptions& o) {
       throw InputError("--fail-under-sqnr / --fail-under-agreement need data: they cannot be used "
                        "with --static");
     if (!o.plan_in.empty()) throw InputError("--plan-in: not used by --static (weights only)");
+    if (o.refine_act) throw InputError("--refine-act: not used by --static (weights only)");
     if (!o.labels.empty() || !o.eval_data.empty())
       throw InputError("--data / --labels: not used by --static (weights only)");
     return;
@@ -65,6 +66,7 @@ quant::QuantizeOptions quantize_options(const ReportCmdOptions& o) {
   q.collect.threads = o.data.threads;
   q.collect.progress = !o.quiet;
   q.collect.model_name = o.model;  // errors on a batch: "<model>: <samples>: <problem>"
+  q.refine_act = o.refine_act && o.plan_in.empty();  // a stored plan holds its clips
   return q;
 }
 

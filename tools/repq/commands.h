@@ -98,6 +98,7 @@ struct ReportCmdOptions {
   int64_t num_calib = 32;
   bool no_fuse = false;
   std::string plan_in;
+  bool refine_act = false;       // --refine-act (QuantizeOptions::refine_act)
   std::string format = "table";  // table|csv|json|md|html
   std::string output;            // -o FILE (default stdout; html requires -o? no: stdout too)
   std::string eval_data;         // --data DIR: images for the output measures (default: calib)

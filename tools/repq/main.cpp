@@ -197,7 +197,8 @@ int main(int argc, char** argv) {
   quant_cmd->add_flag("--refine-act", quant.refine_act,
                       "After calibration: rescale each activation clip (x0.8 / x1.25 steps, last "
                       "tensors first) while the logit SQNR of the exact INT8 simulation against "
-                      "float on the calibration samples rises (slow: one simulation per trial)");
+                      "float on the calibration samples rises (each trial re-runs the graph after the changed "
+                      "tensor; with --plan-in the plan's clips are used, no search)");
   quant_cmd->add_flag("--json", quant.json,
                       "Print the summary as JSON on stdout (schema repq.quantize/1, see "
                       "docs/cli-json.md)");
@@ -219,6 +220,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   rep_cmd->add_flag("--no-fuse", rep.no_fuse, "Do not fold branches first");
   rep_cmd->add_option("--plan-in", rep.plan_in, "Report on this plan instead of calibrating");
+  rep_cmd->add_flag("--refine-act", rep.refine_act,
+                    "Refine the activation clips on the logits after calibration, as quantize "
+                    "--refine-act (not with --plan-in: the plan holds its clips)");
   rep_cmd->add_option("--format", rep.format, "table (default), csv, json (schema repq.report/1), md, html")
       ->check(CLI::IsMember({"table", "csv", "json", "md", "html"}));
   rep_cmd->add_option("-o,--output", rep.output, "Write the report here (default: stdout)");
