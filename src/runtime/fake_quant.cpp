@@ -16,6 +16,7 @@
 
 #include "runtime/kernel_util.h"
 #include "runtime/kernels.h"
+#include "runtime/quant_params.h"
 #include "runtime/thread_pool.h"
 
 namespace repq::runtime {
@@ -29,36 +30,21 @@ struct FqParams {
   std::vector<float> scale, lo, hi;
 };
 
+// The shapes are QuantizeLinear's (quant_layout); the zero point must be 8-bit.
 FqParams fq_params(const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis_attr) {
-  require_float(scale, "scale");
-  FqParams p;
-  const bool per_tensor = scale.numel() == 1 && scale.rank() <= 1;
-  if (!per_tensor) {
-    if (scale.rank() != 1)
-      throw InputError("scale has shape " + shape_str(scale.shape()) +
-                       "; expected a scalar (per tensor) or 1-D (per axis)");
-    const size_t axis = static_cast<size_t>(normalize_axis(axis_attr, static_cast<int64_t>(x.rank())));
-    if (scale.numel() != x.dim(axis))
-      throw InputError("scale has " + std::to_string(scale.numel()) + " values but axis " +
-                       std::to_string(axis) + " of the input " + shape_str(x.shape()) + " has " +
-                       std::to_string(x.dim(axis)));
-    p.channels = x.dim(axis);
-    p.inner = dims_product(x.shape(), axis + 1, x.rank());
-  }
-  if (zp && zp->numel() != scale.numel())
-    throw InputError("zero point has " + std::to_string(zp->numel()) + " values, the scale " +
-                     std::to_string(scale.numel()));
+  check_quant_scale(scale);
   if (zp && zp->dtype() != DType::kUInt8 && zp->dtype() != DType::kInt8)
     throw InputError("zero point type " + dtype_name(zp->dtype()) +
                      " is not supported by FakeQuantizeLinear (uint8 and int8 are)");
+  const QuantLayout l = quant_layout(x, scale, zp, axis_attr);
+  FqParams p;
+  p.channels = l.channels;
+  p.inner = l.inner;
   const bool u8 = !zp || zp->dtype() == DType::kUInt8;
   const int64_t qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127;
   for (int64_t c = 0; c < scale.numel(); ++c) {
-    const float s = scale.data<float>()[c];
-    if (!(s > 0.0f) || !std::isfinite(s))
-      throw InputError("scale " + std::to_string(s) + " is not a positive finite number");
     const int64_t z = !zp ? 0 : (u8 ? zp->data<uint8_t>()[c] : zp->data<int8_t>()[c]);
-    p.scale.push_back(s);
+    p.scale.push_back(scale.data<float>()[c]);
     p.lo.push_back(static_cast<float>(qmin - z));
     p.hi.push_back(static_cast<float>(qmax - z));
   }

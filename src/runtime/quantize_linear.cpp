@@ -5,16 +5,10 @@
 
 #include "runtime/kernel_util.h"
 #include "runtime/kernels.h"
+#include "runtime/quant_params.h"
 #include "runtime/thread_pool.h"
 
 namespace repq::runtime {
-namespace {
-
-// Per-tensor or per-axis parameters: scale (and zero point) index c applies to the elements
-// with (i / inner) % channels == c.
-struct QuantLayout {
-  int64_t channels = 1, inner = 1;
-};
 
 QuantLayout quant_layout(const Tensor& x, const Tensor& scale, const Tensor* zp, int64_t axis_attr) {
   QuantLayout l;
@@ -37,6 +31,15 @@ QuantLayout quant_layout(const Tensor& x, const Tensor& scale, const Tensor* zp,
   l.inner = dims_product(x.shape(), axis + 1, x.rank());
   return l;
 }
+
+void check_quant_scale(const Tensor& scale) {
+  require_float(scale, "scale");
+  for (float s : scale.span<float>())
+    if (!(s > 0.0f) || !std::isfinite(s))
+      throw InputError("scale " + std::to_string(s) + " is not a positive finite number");
+}
+
+namespace {
 
 template <class Q>
 void quantize(const Tensor& x, const float* scale, const Tensor* zp, const QuantLayout& l,
@@ -81,18 +84,11 @@ void dequantize(const Tensor& x, const float* scale, const Tensor* zp, const Qua
   });
 }
 
-void check_scale(const Tensor& scale) {
-  require_float(scale, "scale");
-  for (float s : scale.span<float>())
-    if (!(s > 0.0f) || !std::isfinite(s))
-      throw InputError("scale " + std::to_string(s) + " is not a positive finite number");
-}
-
 void run_quantize(int64_t axis, KernelCall& call) {
   const Tensor& x = call.input(0);
   require_float(x, "input x");
   const Tensor& scale = call.input(1);
-  check_scale(scale);
+  check_quant_scale(scale);
   const Tensor* zp = call.has_input(2) ? &call.input(2) : nullptr;
   const DType qt = zp ? zp->dtype() : DType::kUInt8;
   const QuantLayout l = quant_layout(x, scale, zp, axis);
@@ -113,7 +109,7 @@ void run_quantize(int64_t axis, KernelCall& call) {
 void run_dequantize(int64_t axis, KernelCall& call) {
   const Tensor& x = call.input(0);
   const Tensor& scale = call.input(1);
-  check_scale(scale);
+  check_quant_scale(scale);
   const Tensor* zp = call.has_input(2) ? &call.input(2) : nullptr;
   if (zp && zp->dtype() != x.dtype())
     throw InputError("zero point is " + dtype_name(zp->dtype()) + " but x is " + dtype_name(x.dtype()));

@@ -168,5 +168,37 @@ TEST(FakeQuant, RejectsWhatItCannotComputeExactly) {
                InputError);
 }
 
+// The zero point's shape follows QuantizeLinear's rule (src/runtime/quant_params.h; ONNX: the
+// shape must match the scale's, ONNX Runtime accepts a scalar or [1] per tensor): FakeQuantizeLinear
+// accepts and rejects the same zero points as the pair it stands for.
+TEST(FakeQuant, ZeroPointShapesAreQuantizeLinears) {
+  const std::map<std::string, Tensor> in = {
+      {"x", Tensor::from_vector<float>({2, 3}, {-1.0f, 0.2f, 0.7f, 1.3f, -0.4f, 2.0f})}};
+  const auto both = [&](const std::string& inits, const std::string& attrs) {
+    const std::string head = "g (float[2,3] x) => (float y) <" + inits + ">\n";
+    const auto fq = [=] { return run_model(head + "{ y = FakeQuantizeLinear " + attrs + " (x, s, z) }", in); };
+    const auto pair = [=] {
+      return run_model(head + "{ q = QuantizeLinear " + attrs + " (x, s, z)  y = DequantizeLinear " + attrs +
+                           " (q, s, z) }", in);
+    };
+    return std::make_pair(fq, pair);
+  };
+  // Per axis, a [1, 3] zero point for a [3] scale: the same count, another shape.
+  const auto [fq_bad, pair_bad] = both("float[3] s = {0.1, 0.2, 0.3}, uint8[1,3] z = {1, 2, 3}", "<axis = 1>");
+  EXPECT_THROW(pair_bad(), InputError);
+  EXPECT_THROW(fq_bad(), InputError);
+  // Per axis with a [3] zero point, and per tensor with a scalar scale and a [1] zero point: both
+  // accepted, the same values.
+  const auto [fq_axis, pair_axis] = both("float[3] s = {0.1, 0.2, 0.3}, uint8[3] z = {1, 2, 3}", "<axis = 1>");
+  expect_same_bits(fq_axis().at("y"), pair_axis().at("y"));
+  const auto [fq_one, pair_one] = both("float s = {0.1}, int8[1] z = {-3}", "");
+  expect_same_bits(fq_one().at("y"), pair_one().at("y"));
+  EXPECT_EQ(fq_one().at("y").data<float>()[0], -1.0f);  // round(-10) - 3 + 3: -10 * 0.1
+  // Per tensor, a [2] zero point for a scalar scale.
+  const auto [fq_two, pair_two] = both("float s = {0.1}, int8[2] z = {0, 0}", "");
+  EXPECT_THROW(pair_two(), InputError);
+  EXPECT_THROW(fq_two(), InputError);
+}
+
 }  // namespace
 }  // namespace repq::test
