@@ -152,8 +152,8 @@ double choose_threshold(const TensorStats& stats, Method m, const CalibParams& p
     case Method::kMinMax: break;
     case Method::kPercentile: t = percentile_threshold(h, p.percentile); break;
     case Method::kMse: t = mse_threshold(h, p.levels); break;
-    case Method::kEntropy: t = entropy_threshold(h, 128); break;
-    case Method::kKl: t = kl_threshold(h, p.levels + 1); break;
+    case Method::kEntropy: t = entropy_threshold(h, 128, p.threads); break;
+    case Method::kKl: t = kl_threshold(h, p.levels + 1, p.threads); break;
   }
   return std::clamp(t, 0.0, amax);
 }

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "repq/calib/calibrators.h"
@@ -189,7 +190,7 @@ double screening_margin(const Counts& x, int levels) {
   return 4.0 * (2.0 * levels + 2.0) * nb * std::numeric_limits<double>::epsilon() * per_n;
 }
 
-double best_candidate(const AbsHistogram& h, int levels, Variant v) {
+double best_candidate(const AbsHistogram& h, int levels, Variant v, int threads) {
   if (levels < 1) throw InputError("quantization levels " + std::to_string(levels) + ": must be >= 1");
   const auto nb = static_cast<int64_t>(h.counts.size());
   if (!(h.amax > 0) || nb == 0) return 0;
@@ -201,13 +202,31 @@ double best_candidate(const AbsHistogram& h, int levels, Variant v) {
   // screening_margin of the smallest screened value. Both computations differ from the true
   // value by less than half the margin, so every candidate that can be the exact argmin is
   // re-evaluated exactly and the result is the one of the plain exact scan, bit for bit.
+  // The screening is split into contiguous candidate ranges over up to `threads` threads when
+  // it is big enough; every screened value is computed alone, so the split changes no bit.
   const LevelLogs logs(x, levels);
   std::vector<double> screened(static_cast<size_t>(nb + 1), 0);
-  double lowest = std::numeric_limits<double>::infinity();
-  for (int64_t i = levels; i <= nb; ++i) {
-    screened[static_cast<size_t>(i)] = screened_divergence(x, logs, i, levels, v);
-    lowest = std::min(lowest, screened[static_cast<size_t>(i)]);
+  const int64_t candidates = nb - levels + 1;
+  int64_t parts = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  parts = std::clamp<int64_t>(candidates * levels / (int64_t{1} << 16), 1, parts);
+  std::vector<double> part_lowest(static_cast<size_t>(parts), std::numeric_limits<double>::infinity());
+  const auto screen = [&](int64_t k) {
+    double lo = std::numeric_limits<double>::infinity();
+    const int64_t b = levels + candidates * k / parts, e = levels + candidates * (k + 1) / parts;
+    for (int64_t i = b; i < e; ++i) {
+      screened[static_cast<size_t>(i)] = screened_divergence(x, logs, i, levels, v);
+      lo = std::min(lo, screened[static_cast<size_t>(i)]);
+    }
+    part_lowest[static_cast<size_t>(k)] = lo;
+  };
+  {
+    std::vector<std::thread> helpers;
+    for (int64_t k = 1; k < parts; ++k) helpers.emplace_back(screen, k);
+    screen(0);
+    for (auto& t : helpers) t.join();
   }
+  double lowest = std::numeric_limits<double>::infinity();
+  for (double lo : part_lowest) lowest = std::min(lowest, lo);
   if (!std::isfinite(lowest))  // every candidate +infinity: the last one (as the exact scan)
     return std::min(h.amax, static_cast<double>(nb) * h.bin_width());
   const double margin = screening_margin(x, levels);
@@ -234,12 +253,12 @@ double kl_divergence(const AbsHistogram& h, int64_t i, int quant_levels) {
   return divergence(Counts(h), i, quant_levels, Variant::kSafe);
 }
 
-double entropy_threshold(const AbsHistogram& h, int quant_levels) {
-  return best_candidate(h, quant_levels, Variant::kTensorRt);
+double entropy_threshold(const AbsHistogram& h, int quant_levels, int threads) {
+  return best_candidate(h, quant_levels, Variant::kTensorRt, threads);
 }
 
-double kl_threshold(const AbsHistogram& h, int quant_levels) {
-  return best_candidate(h, quant_levels, Variant::kSafe);
+double kl_threshold(const AbsHistogram& h, int quant_levels, int threads) {
+  return best_candidate(h, quant_levels, Variant::kSafe, threads);
 }
 
 }  // namespace repq::calib

@@ -108,6 +108,12 @@ void AbsHistogram::add(const float* v, int64_t n) {
   flush();
 }
 
+void AbsHistogram::merge(const AbsHistogram& part) {
+  if (part.counts.size() != counts.size() || part.amax != amax)
+    throw InternalError("AbsHistogram::merge: histograms of different ranges or bin counts");
+  for (size_t b = 0; b < counts.size(); ++b) counts[b] += part.counts[b];
+}
+
 double TensorStats::amax() const { return std::max(std::fabs(min), std::fabs(max)); }
 
 void TensorStats::add_range(const float* v, int64_t n) {
@@ -161,6 +167,22 @@ void TensorStats::add_range(const float* v, int64_t n) {
   } else {
     min = bl;
     max = bh;
+  }
+}
+
+void TensorStats::merge_range(const TensorStats& part) {
+  const bool had_values = count > nans;
+  const bool part_values = part.count > part.nans;
+  count += part.count;
+  zeros += part.zeros;
+  nans += part.nans;
+  if (!part_values) return;
+  if (had_values) {
+    min = std::min(min, part.min);
+    max = std::max(max, part.max);
+  } else {
+    min = part.min;
+    max = part.max;
   }
 }
 

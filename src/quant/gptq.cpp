@@ -43,12 +43,14 @@ float round_q(float x, float s) { return std::clamp(std::nearbyint(x / s), -127.
 
 }  // namespace
 
-bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector<double>& h,
-               const std::vector<float>& scales, const GptqOptions& o, std::vector<int8_t>& q) {
-  q.clear();
-  if (k <= 0 || rows <= 0) return true;
+bool gptq_factor(const std::vector<double>& h, int64_t k, const GptqOptions& o, GptqFactor& f) {
+  f.k = k;
+  f.perm.clear();
+  f.u.clear();
+  if (k <= 0) return true;
   // Column order.
-  std::vector<int64_t> perm(static_cast<size_t>(k));
+  std::vector<int64_t>& perm = f.perm;
+  perm.resize(static_cast<size_t>(k));
   std::iota(perm.begin(), perm.end(), int64_t{0});
   if (o.act_order)
     std::stable_sort(perm.begin(), perm.end(),
@@ -64,19 +66,23 @@ bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector
     for (int64_t j = 0; j < k; ++j) hp[i * k + j] = h[perm[i] * k + perm[j]];
   for (int64_t i = 0; i < k; ++i)
     if (hp[i * k + i] == 0) hp[i * k + i] = 1;
-  std::vector<double> u;
   bool ok = false;
   for (double damp = std::max(o.damp, 0.0); damp <= 10.0 && !ok;
        damp = damp > 0 ? damp * 10 : 1e-6) {
     std::vector<double> hd = hp;
     for (int64_t i = 0; i < k; ++i) hd[i * k + i] += damp * mean_diag;
-    ok = inverse_upper_factor(hd, k, u);
+    ok = inverse_upper_factor(hd, k, f.u);
   }
-  if (!ok) return false;
-  q.assign(static_cast<size_t>(rows * k), 0);
+  return ok;
+}
+
+void gptq_round_rows(const GptqFactor& f, float* w, int64_t rows, const float* scales, int8_t* q) {
+  const int64_t k = f.k;
+  const std::vector<int64_t>& perm = f.perm;
+  const std::vector<double>& u = f.u;
   // Column by column, each row's error fed forward: row_j -= e U_ij for j > i (one fused
   // multiply-add per entry). Rows go in tiles so that U is read once per tile, not per row; each
-  // row sees exactly the operations it would see alone.
+  // row sees exactly the operations it would see alone (any split of the rows gives the same).
   constexpr int64_t kTile = 16;
   std::vector<double> tile(static_cast<size_t>(kTile * k));
   for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
@@ -87,7 +93,7 @@ bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector
       const double* ui = u.data() + i * k;
       for (int64_t t = 0; t < nr; ++t) {
         double* row = tile.data() + t * k;
-        const float s = scales[static_cast<size_t>(r0 + t)];
+        const float s = scales[r0 + t];
         const float qi = round_q(static_cast<float>(row[i]), s);
         q[(r0 + t) * k + perm[i]] = static_cast<int8_t>(qi);
         const double err = (row[i] - static_cast<double>(qi) * s) / ui[i];
@@ -97,6 +103,16 @@ bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector
     for (int64_t t = 0; t < nr; ++t)
       for (int64_t i = 0; i < k; ++i) w[(r0 + t) * k + perm[i]] = static_cast<float>(tile[t * k + i]);
   }
+}
+
+bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector<double>& h,
+               const std::vector<float>& scales, const GptqOptions& o, std::vector<int8_t>& q) {
+  q.clear();
+  if (k <= 0 || rows <= 0) return true;
+  GptqFactor f;
+  if (!gptq_factor(h, k, o, f)) return false;
+  q.assign(static_cast<size_t>(rows * k), 0);
+  gptq_round_rows(f, w.data(), rows, scales.data(), q.data());
   return true;
 }
 

@@ -12,9 +12,13 @@
 // sum x: the same with b = 1 (eight lanes of adds, the tail added into l_0 in order). (H's order
 // is the one the earlier compiled loop happened to use, so H did not change; sum x changed in
 // its last bits, the models written with --method gptq did not: S0 and the bundled ones.)
-// Work is split over a thread pool by blocks of H rows (each entry has one owner); the
-// im2col copy is skipped for 1x1 convs with stride 1 and no padding, and for Gemm. auto_pad
-// SAME_UPPER / SAME_LOWER pads are computed from each input's size.
+// Work is split over a thread pool (each entry has one owner, which adds the samples in
+// order): by blocks of H rows, one job per sample (its patch matrix stays in cache), or for
+// depthwise convs (groups >= 2 x threads, k <= 32) by group over the whole batch, with the
+// chunk-outer small-k kernel and, for stride 1, the patch rows taken as slices of kw shifted
+// copies of the plane instead of a k-row im2col. The im2col copy is skipped for 1x1 convs with
+// stride 1 and no padding, and for Gemm. auto_pad SAME_UPPER / SAME_LOWER pads are computed
+// from each input's size. Kernels: gptq_hessian_kernels.cpp.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,146 +30,13 @@
 
 #include "repq/error.h"
 #include "repq/quant/gptq.h"
+#include "gptq_hessian_kernels.h"
 #include "runtime/thread_pool.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define REPQ_GPTQ_AVX2 1
-#endif
 
 namespace repq::quant {
 
 namespace {
-
-constexpr int64_t kChunk = 256;
-
-// a * b rounded to float, never contracted into a following add.
-inline float rounded_product(float a, float b) {
-  float p = a * b;
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-  __asm__("" : "+x"(p));
-#else
-  volatile float v = p;
-  p = v;
-#endif
-  return p;
-}
-
-// The chunk's last products (p .. end, fewer than 8) into lane 0, as defined above.
-inline float tail_into_lane0(float l0, const float* a, const float* b, int64_t p, int64_t end) {
-  if (end - p >= 4) {
-    for (int t = 0; t < 4; ++t) l0 = l0 + rounded_product(a[p + t], b[p + t]);
-    p += 4;
-  }
-  for (; p < end; ++p) l0 = std::fma(a[p], b[p], l0);
-  return l0;
-}
-
-inline float combine_lanes(const float* l) {
-  return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
-// out[r][c] = the chunk sum of rows a[r], b[c] over [p0, end).
-template <int RI, int RJ>
-void block_chunk(const float* const* a, const float* const* b, int64_t p0, int64_t end,
-                 float (&out)[RI][RJ]) {
-#if defined(REPQ_GPTQ_AVX2)
-  __m256 acc[RI][RJ];
-  for (int r = 0; r < RI; ++r)
-    for (int c = 0; c < RJ; ++c) acc[r][c] = _mm256_setzero_ps();
-  int64_t p = p0;
-  for (; p + 8 <= end; p += 8) {
-    __m256 va[RI];
-    for (int r = 0; r < RI; ++r) va[r] = _mm256_loadu_ps(a[r] + p);
-    for (int c = 0; c < RJ; ++c) {
-      const __m256 vb = _mm256_loadu_ps(b[c] + p);
-      for (int r = 0; r < RI; ++r) acc[r][c] = _mm256_fmadd_ps(va[r], vb, acc[r][c]);
-    }
-  }
-  for (int r = 0; r < RI; ++r)
-    for (int c = 0; c < RJ; ++c) {
-      __m256 v = acc[r][c];
-      if (p < end) {
-        const float l0 = tail_into_lane0(_mm256_cvtss_f32(v), a[r], b[c], p, end);
-        v = _mm256_blend_ps(v, _mm256_set1_ps(l0), 1);
-      }
-      // ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)); float addition is commutative.
-      const __m256 t = _mm256_add_ps(v, _mm256_permute_ps(v, 0xB1));
-      const __m256 u = _mm256_add_ps(t, _mm256_permute_ps(t, 0x4E));
-      out[r][c] = _mm_cvtss_f32(
-          _mm_add_ss(_mm256_castps256_ps128(u), _mm256_extractf128_ps(u, 1)));
-    }
-#else
-  for (int r = 0; r < RI; ++r)
-    for (int c = 0; c < RJ; ++c) {
-      float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t p = p0;
-      for (; p + 8 <= end; p += 8)
-        for (int t = 0; t < 8; ++t) l[t] = std::fma(a[r][p + t], b[c][p + t], l[t]);
-      l[0] = tail_into_lane0(l[0], a[r], b[c], p, end);
-      out[r][c] = combine_lanes(l);
-    }
-#endif
-}
-
-// sum x of rows [i0, i1) (row i at rows + i * ld, P patches), per chunk of 256 patches the
-// same eight-lane order as an H entry with b = 1 (l_t += a[p], the tail added in order into l_0,
-// the lanes combined as for H), chunk sums in order into the double. Eight rows at a time:
-// eight independent chains of vector adds.
-void row_sums(const float* rows, int64_t ld, int64_t P, int64_t i0, int64_t i1, double* sx) {
-  for (int64_t r0 = i0; r0 < i1; r0 += 8) {
-    const int n = static_cast<int>(std::min<int64_t>(8, i1 - r0));
-    for (int64_t p0 = 0; p0 < P; p0 += kChunk) {
-      const int64_t end = std::min(P, p0 + kChunk);
-      const int64_t full = p0 + (end - p0) / 8 * 8;
-      float l[8][8] = {};
-#if defined(REPQ_GPTQ_AVX2)
-      __m256 acc[8];
-      for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
-      if (n == 8) {
-        for (int64_t p = p0; p < full; p += 8)
-          for (int r = 0; r < 8; ++r) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(rows + (r0 + r) * ld + p));
-      } else {
-        for (int64_t p = p0; p < full; p += 8)
-          for (int r = 0; r < n; ++r) acc[r] = _mm256_add_ps(acc[r], _mm256_loadu_ps(rows + (r0 + r) * ld + p));
-      }
-      for (int r = 0; r < n; ++r) _mm256_storeu_ps(l[r], acc[r]);
-#else
-      for (int r = 0; r < n; ++r)
-        for (int64_t p = p0; p < full; p += 8)
-          for (int t = 0; t < 8; ++t) l[r][t] += rows[(r0 + r) * ld + p + t];
-#endif
-      for (int r = 0; r < n; ++r) {
-        for (int64_t p = full; p < end; ++p) l[r][0] += rows[(r0 + r) * ld + p];
-        sx[r0 + r] += static_cast<double>(combine_lanes(l[r]));
-      }
-    }
-  }
-}
-
-// Rows [i0, i0 + RI) of H (the upper triangle, j >= i) for one sample's patch matrix: row i at
-// rows + i * ld, P patches.
-template <int RI, int RJ>
-void rows_block(const float* rows, int64_t ld, int64_t K, int64_t P, int64_t i0, double* h) {
-  const float* a[RI];
-  for (int r = 0; r < RI; ++r) a[r] = rows + std::min(i0 + r, K - 1) * ld;
-  for (int64_t j0 = i0 - i0 % RJ; j0 < K; j0 += RJ) {
-    const float* b[RJ];
-    for (int c = 0; c < RJ; ++c) b[c] = rows + std::min(j0 + c, K - 1) * ld;
-    double acc[RI][RJ] = {};
-    float out[RI][RJ];
-    for (int64_t p0 = 0; p0 < P; p0 += kChunk) {
-      block_chunk<RI, RJ>(a, b, p0, std::min(P, p0 + kChunk), out);
-      for (int r = 0; r < RI; ++r)
-        for (int c = 0; c < RJ; ++c) acc[r][c] += static_cast<double>(out[r][c]);
-    }
-    for (int r = 0; r < RI; ++r)
-      for (int c = 0; c < RJ; ++c) {
-        const int64_t i = i0 + r, j = j0 + c;
-        if (i < K && j < K && j >= i) h[i * K + j] += acc[r][c];
-      }
-  }
-}
 
 // Conv geometry from the node and its weight [O, C/g, kh, kw] (Gemm: [O, K], one patch per row).
 struct ConvGeom {
@@ -232,23 +103,66 @@ void im2col(const ConvGeom& c, const float* x, int64_t H, int64_t W, int64_t g, 
         int64_t hi = W - off <= 0 ? 0 : (W - off + c.sw - 1) / c.sw;
         lo = std::min(lo, ow);
         hi = std::clamp(hi, lo, ow);
+        // Plain loops, not std::copy / std::fill: the rows are short (7 to 112 values) and a
+        // library call per row segment cost more than the copy.
         for (int64_t y = 0; y < oh; ++y) {
           float* out = row + y * ow;
           const int64_t iy = y * c.sh - c.pt + ky * c.dh;
           if (iy < 0 || iy >= H) {
-            std::fill(out, out + ow, 0.0f);
+            for (int64_t xo = 0; xo < ow; ++xo) out[xo] = 0.0f;
             continue;
           }
-          std::fill(out, out + lo, 0.0f);
-          const float* in = xc + iy * W;
+          for (int64_t xo = 0; xo < lo; ++xo) out[xo] = 0.0f;
+          const float* in = xc + iy * W + off;
           if (c.sw == 1)
-            std::copy(in + lo + off, in + hi + off, out + lo);
+            for (int64_t xo = lo; xo < hi; ++xo) out[xo] = in[xo];
+          else if (c.sw == 2)
+            for (int64_t xo = lo; xo < hi; ++xo) out[xo] = in[2 * xo];
           else
-            for (int64_t xo = lo; xo < hi; ++xo) out[xo] = in[xo * c.sw + off];
-          std::fill(out + hi, out + ow, 0.0f);
+            for (int64_t xo = lo; xo < hi; ++xo) out[xo] = in[xo * c.sw];
+          for (int64_t xo = hi; xo < ow; ++xo) out[xo] = 0.0f;
         }
       }
   }
+}
+
+// The K patch rows of group g of one sample, for small K: rows[i] points at row i (P values).
+// Stride 1: row (ky, kx) is a contiguous slice of one of kw horizontally shifted copies of the
+// plane (with zero rows and columns for the padding), so only kw planes are copied instead of
+// K. Other strides: im2col.
+void patch_rows(const ConvGeom& c, const float* x, int64_t H, int64_t W, int64_t g,
+                std::vector<float>& buf, const float** rows) {
+  const int64_t oh = c.out_h(H), ow = c.out_w(W), P = oh * ow;
+  if (c.sh != 1 || c.sw != 1 || c.cin_g != 1) {
+    buf.resize(static_cast<size_t>(c.k() * P));
+    im2col(c, x, H, W, g, buf.data());
+    for (int64_t i = 0; i < c.k(); ++i) rows[i] = buf.data() + i * P;
+    return;
+  }
+  // Plane kx: rows r = 0 .. H + pt + pb - 1 (input row r - pt, zero outside), ow columns
+  // (input column xo + kx * dw - pl, zero outside). Row (ky, kx) of the patch matrix starts at
+  // plane row ky * dh: output row y reads input row y + ky * dh - pt.
+  const int64_t R = H + c.pt + c.pb, plane = R * ow;
+  buf.resize(static_cast<size_t>(c.kw * plane));
+  const float* xc = x + g * H * W;
+  for (int64_t kx = 0; kx < c.kw; ++kx) {
+    float* out = buf.data() + kx * plane;
+    const int64_t off = kx * c.dw - c.pl;
+    const int64_t lo = std::clamp<int64_t>(-off, 0, ow), hi = std::clamp<int64_t>(W - off, lo, ow);
+    for (int64_t r = 0; r < R; ++r, out += ow) {
+      const int64_t iy = r - c.pt;
+      if (iy < 0 || iy >= H) {
+        for (int64_t xo = 0; xo < ow; ++xo) out[xo] = 0.0f;
+        continue;
+      }
+      const float* in = xc + iy * W + off;
+      for (int64_t xo = 0; xo < lo; ++xo) out[xo] = 0.0f;
+      for (int64_t xo = lo; xo < hi; ++xo) out[xo] = in[xo];
+      for (int64_t xo = hi; xo < ow; ++xo) out[xo] = 0.0f;
+    }
+  }
+  for (int64_t ky = 0; ky < c.kh; ++ky)
+    for (int64_t kx = 0; kx < c.kw; ++kx) rows[ky * c.kw + kx] = buf.data() + kx * plane + ky * c.dh * ow;
 }
 
 const Node* node_named(const Graph& g, const std::string& name) {
@@ -263,7 +177,7 @@ struct Slot {
   LayerHessian* st = nullptr;
 };
 
-constexpr int kRows = 3;  // H rows per task (register block 3 x 4, or 3 x 3 for 9 columns)
+using hessian::kRows;
 
 }  // namespace
 
@@ -276,41 +190,42 @@ struct HessianAccumulator::Impl {
 
   explicit Impl(int threads) : pool(threads) {}
 
-  // One sample's patch matrix (all groups) -> H and sum x.
-  void add_sample(const ConvGeom& c, LayerHessian& st, const float* x, int64_t H, int64_t W) {
-    const int64_t K = c.k(), G = c.groups;
+  // n samples (x: [n, C, H, W]) -> H and sum x. Every task owns some H entries and adds the
+  // samples to them in order.
+  void add_samples(const ConvGeom& c, LayerHessian& st, const float* x, int64_t n, int64_t H, int64_t W) {
+    const int64_t K = c.k(), G = c.groups, C = G * c.cin_g;
     const int64_t P = c.out_h(H) * c.out_w(W);
-    if (P <= 0) return;
+    if (P <= 0 || n <= 0) return;
     const int64_t blocks = (K + kRows - 1) / kRows;
     // H rows [i0, i0 + kRows) and their sums x of group g, patch rows at `rows`.
     const auto block = [&](const float* rows, int64_t g, int64_t i0) {
-      double* h = st.h.data() + g * K * K;
-      row_sums(rows, P, P, i0, std::min(K, i0 + kRows), st.sum_x.data() + g * K);
-      if (K % 4 == 0)
-        rows_block<kRows, 4>(rows, P, K, P, i0, h);
-      else
-        rows_block<kRows, 3>(rows, P, K, P, i0, h);
+      hessian::row_sums(rows, P, P, i0, std::min(K, i0 + kRows), st.sum_x.data() + g * K);
+      hessian::upper_rows(rows, P, K, P, i0, st.h.data() + g * K * K);
     };
-    if (c.direct()) {  // the input channels are the patch rows
-      pool.run(G * blocks, [&](int64_t t) { block(x + (t / blocks) * K * P, t / blocks, (t % blocks) * kRows); });
-    } else if (G >= 2 * pool.threads() && K <= 32) {  // depthwise: one task per group, cache-sized
+    if (c.direct()) {  // the input channels are the patch rows; a job per sample (its matrix
+                       // stays in cache while every row block reads it)
+      for (int64_t b = 0; b < n; ++b) {
+        const float* xb = x + b * C * H * W;
+        pool.run(G * blocks, [&](int64_t t) { block(xb + (t / blocks) * K * P, t / blocks, (t % blocks) * kRows); });
+      }
+    } else if (G >= 2 * pool.threads() && K <= hessian::kSmallK) {  // depthwise: a task per group
       pool.run(G, [&](int64_t g) {
         thread_local std::vector<float> buf;
-        buf.resize(static_cast<size_t>(K * P));
-        im2col(c, x, H, W, g, buf.data());
-        row_sums(buf.data(), P, P, 0, K, st.sum_x.data() + g * K);
-        for (int64_t i0 = 0; i0 < K; i0 += kRows)
-          if (K % 4 == 0)
-            rows_block<kRows, 4>(buf.data(), P, K, P, i0, st.h.data() + g * K * K);
-          else
-            rows_block<kRows, 3>(buf.data(), P, K, P, i0, st.h.data() + g * K * K);
+        const float* rows[hessian::kSmallK];
+        for (int64_t b = 0; b < n; ++b) {
+          patch_rows(c, x + b * C * H * W, H, W, g, buf, rows);
+          hessian::small_upper(rows, K, P, st.h.data() + g * K * K, st.sum_x.data() + g * K);
+        }
       });
     } else {
       cols.resize(static_cast<size_t>(G * K * P));
-      pool.run(G, [&](int64_t g) { im2col(c, x, H, W, g, cols.data() + g * K * P); });
-      pool.run(G * blocks, [&](int64_t t) {
-        block(cols.data() + (t / blocks) * K * P, t / blocks, (t % blocks) * kRows);
-      });
+      for (int64_t b = 0; b < n; ++b) {
+        const float* xb = x + b * C * H * W;
+        pool.run(G, [&](int64_t g) { im2col(c, xb, H, W, g, cols.data() + g * K * P); });
+        pool.run(G * blocks, [&](int64_t t) {
+          block(cols.data() + (t / blocks) * K * P, t / blocks, (t % blocks) * kRows);
+        });
+      }
     }
   }
 
@@ -327,7 +242,7 @@ struct HessianAccumulator::Impl {
           st.sum_x[i] += static_cast<double>(0.0f + a[i]);
           double* hi = st.h.data() + i * K;
           const float ai = a[i];
-          for (int64_t j = i; j < K; ++j) hi[j] += static_cast<double>(rounded_product(ai, a[j]));
+          for (int64_t j = i; j < K; ++j) hi[j] += static_cast<double>(hessian::rounded_product(ai, a[j]));
         }
       }
     });
@@ -385,7 +300,7 @@ void HessianAccumulator::observe(const std::string& name, const Tensor& v) {
       throw InputError("gptq: input '" + name + "' of Conv '" + s.layer + "' has an unexpected shape");
     const int64_t H = v.dim(2), W = v.dim(3);
     const ConvGeom c = for_input(s.geom, H, W);
-    for (int64_t b = 0; b < n; ++b) impl_->add_sample(c, st, v.data<float>() + b * v.dim(1) * H * W, H, W);
+    impl_->add_samples(c, st, v.data<float>(), n, H, W);
     st.count += n * std::max<int64_t>(c.out_h(H), 0) * std::max<int64_t>(c.out_w(W), 0);
   }
   impl_->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -20,6 +20,9 @@ struct CalibParams {
   // 255 for an unsigned tensor (only values >= 0, e.g. after a fused Relu). kMse uses it;
   // kKl uses 128 or 256 target levels accordingly; kEntropy always uses 128 (TensorRT).
   int levels = 127;
+  // Threads for kEntropy / kKl's candidate screening (0: all cores); any count gives the same
+  // threshold.
+  int threads = 0;
 };
 
 // The threshold for `stats` (pass-2 histogram filled). A tensor that is all zeros (amax 0)
@@ -30,9 +33,10 @@ double choose_threshold(const TensorStats& stats, Method m, const CalibParams& p
 double percentile_threshold(const AbsHistogram& h, double percentile);
 double mse_threshold(const AbsHistogram& h, int levels);
 // TensorRT IInt8EntropyCalibrator2 (start bin 128, 128 quantized levels, KL(P||Q)).
-double entropy_threshold(const AbsHistogram& h, int quant_levels = 128);
+// `threads` (0: all cores) only splits the work: the result is the same for any count.
+double entropy_threshold(const AbsHistogram& h, int quant_levels = 128, int threads = 1);
 // CFWS paper's improved KL (numerically safe, integer counts in double, bins with P=0 skipped).
-double kl_threshold(const AbsHistogram& h, int quant_levels = 128);
+double kl_threshold(const AbsHistogram& h, int quant_levels = 128, int threads = 1);
 
 // The objective each calibrator minimizes, for tests and reports.
 // Expected squared error (rounding + clipping) per value of the histogram's distribution (each

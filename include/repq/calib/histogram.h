@@ -25,6 +25,10 @@ struct AbsHistogram {
   void add(const float* v, int64_t n);
   // Upper edge of bin b (b+1)*w.
   double edge(size_t b) const;
+  // Adds the counts of `part` (same amax and bin count, else InternalError). Counts are
+  // integers: filling parts of the data separately and merging them gives exactly add() of
+  // the whole, in any order.
+  void merge(const AbsHistogram& part);
 };
 
 struct TensorStats {
@@ -37,6 +41,10 @@ struct TensorStats {
   double amax() const;             // max(|min|, |max|)
   // Pass 1 on n values: updates min, max (NaN ignored), count, zeros, nans.
   void add_range(const float* v, int64_t n);
+  // Pass 1 of `part` (a fresh TensorStats that saw other values with add_range) into this one:
+  // the same min, max, count, zeros and nans as add_range of both value sets (min and max are
+  // exact, the rest integers), whichever was seen first.
+  void merge_range(const TensorStats& part);
 };
 
 }  // namespace repq::calib

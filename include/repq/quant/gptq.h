@@ -28,6 +28,9 @@ struct GptqOptions {
   // Where the layer inputs come from: the float model (false), or the QDQ model of the plan
   // (activations quantized, the float-input GPTQ weights in every layer) (true).
   bool quantized_inputs = false;
+  // apply_gptq's threads (0: all cores); layers, groups and row tiles are spread over them,
+  // each computed as alone (any thread count gives the same bits).
+  int threads = 0;
 };
 
 // The input statistics of one layer: per group g, H_g = sum over patches of x x^T (k x k,
@@ -46,6 +49,18 @@ struct LayerHessian {
 // raising the damping; callers fall back to round to nearest.
 bool gptq_rows(std::vector<float>& w, int64_t rows, int64_t k, const std::vector<double>& h,
                const std::vector<float>& scales, const GptqOptions& o, std::vector<int8_t>& q);
+
+// gptq_rows in two steps, for callers that spread rows over threads: gptq_factor (column
+// order and the upper factor U of H^-1; false when H + damping is not positive definite) and
+// gptq_round_rows on any split of the rows (each row gets the same operations as alone).
+struct GptqFactor {
+  int64_t k = 0;
+  std::vector<int64_t> perm;  // column order
+  std::vector<double> u;      // k x k, row-major
+};
+bool gptq_factor(const std::vector<double>& h, int64_t k, const GptqOptions& o, GptqFactor& f);
+// w: rows x k (row-major; changed into the error-fed weights), scales: rows, q: rows x k.
+void gptq_round_rows(const GptqFactor& f, float* w, int64_t rows, const float* scales, int8_t* q);
 
 // Per-row scale search: for each row the scale max|w| / 127 * r for r in 1, 0.98, ..., 0.60
 // whose round-to-nearest error e minimizes e^T H e (ties: the larger r).
