@@ -178,7 +178,8 @@ ordered_json summary_json(const QuantizeCmdOptions& o, const quant::QuantizeResu
                        {"threshold_after", s.threshold_after}, {"logit_sqnr_db", num(s.sqnr_db)}});
     j["refine_act"] = {{"logit_sqnr_before", num(rf->sqnr_before)},
                        {"logit_sqnr_after", num(rf->sqnr_after)}, {"trials", rf->trials},
-                       {"seconds", rf->seconds}, {"changed", steps}};
+                       {"seconds", rf->seconds}, {"changed", steps}, {"samples", rf->samples},
+                       {"trials_after_cut", rf->suffix_trials}, {"cut_fills", rf->cut_fills}};
   } else {
     j["refine_act"] = nullptr;
   }
