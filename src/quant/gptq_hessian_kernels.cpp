@@ -62,6 +62,38 @@ __attribute__((always_inline)) inline void block_chunk(const float* const* a, co
         for (int r = 0; r < RI; ++r) acc[r][c] = _mm256_fmadd_ps(va[r], vb, acc[r][c]);
       }
     }
+    if constexpr (RJ == 4) {
+      // Four columns at once: lane 0 of the four accumulators as one vector for the tail
+      // (each lane gets the scalar operations: rounded products added, then fma), then the
+      // lanes combined by a horizontal-add tree whose order is exactly combine_lanes':
+      // hadd pairs (l0+l1, l2+l3, ...), hadd again ((l0+l1)+(l2+l3), ...), low + high half.
+      const int64_t p = p0 + 8 * groups;
+      for (int r = 0; r < RI; ++r) {
+        if (p < end) {
+          const __m128 u01 = _mm_unpacklo_ps(_mm256_castps256_ps128(acc[r][0]), _mm256_castps256_ps128(acc[r][1]));
+          const __m128 u23 = _mm_unpacklo_ps(_mm256_castps256_ps128(acc[r][2]), _mm256_castps256_ps128(acc[r][3]));
+          __m128 l0 = _mm_movelh_ps(u01, u23);
+          int64_t q = p;
+          if (end - q >= 4)
+            for (int t = 0; t < 4; ++t, ++q) {
+              __m128 prod = _mm_mul_ps(_mm_set1_ps(a[r][q]), _mm_setr_ps(b[0][q], b[1][q], b[2][q], b[3][q]));
+              __asm__("" : "+x"(prod));  // a rounded product, never contracted into the add
+              l0 = _mm_add_ps(l0, prod);
+            }
+          for (; q < end; ++q)
+            l0 = _mm_fmadd_ps(_mm_set1_ps(a[r][q]), _mm_setr_ps(b[0][q], b[1][q], b[2][q], b[3][q]), l0);
+          acc[r][0] = _mm256_blend_ps(acc[r][0], _mm256_castps128_ps256(_mm_shuffle_ps(l0, l0, 0x00)), 1);
+          acc[r][1] = _mm256_blend_ps(acc[r][1], _mm256_castps128_ps256(_mm_shuffle_ps(l0, l0, 0x55)), 1);
+          acc[r][2] = _mm256_blend_ps(acc[r][2], _mm256_castps128_ps256(_mm_shuffle_ps(l0, l0, 0xAA)), 1);
+          acc[r][3] = _mm256_blend_ps(acc[r][3], _mm256_castps128_ps256(_mm_shuffle_ps(l0, l0, 0xFF)), 1);
+        }
+        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(acc[r][0], acc[r][1]), _mm256_hadd_ps(acc[r][2], acc[r][3]));
+        alignas(16) float sums[4];
+        _mm_store_ps(sums, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+        for (int c = 0; c < RJ; ++c) out[r][c] = sums[c];
+      }
+      return;
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < RI; ++r)
 #pragma GCC unroll 16

@@ -4,6 +4,7 @@
 // exact hand sums; and apply_gptq spread over threads giving the same plan as one thread.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -122,6 +123,34 @@ TEST(GptqKernels, DepthwiseStride1FollowsTheDocumentedOrder) {
         EXPECT_EQ(st.h, h) << "H " << dc.H << " threads " << threads << " split " << split;
         EXPECT_EQ(st.sum_x, sx) << "H " << dc.H << " threads " << threads << " split " << split;
       }
+  }
+}
+
+// A 1x1 conv over 8 channels (k % 4 == 0: the four-column kernel with its vector tail and
+// horizontal-add lane sums) against the documented order, bit for bit, for tails of 0 to 7.
+TEST(GptqKernels, FourColumnKernelFollowsTheDocumentedOrder) {
+  Model m = parse_onnx_text(R"(<ir_version: 8, opset_import: ["" : 13]>
+g (float[N,8,H,1] x) => (float[N,1,H,1] y)
+<float[1,8,1,1] w = {1,2,3,4,5,6,7,8}>
+{ y = Conv <kernel_shape = [1,1]> (x, w) })");
+  m.graph.nodes[0].name = "conv";
+  for (int64_t P : {1, 3, 4, 5, 7, 12, 13, 196, 256, 263, 516, 600}) {
+    auto x = random_floats(static_cast<size_t>(8 * P), 90u + static_cast<uint32_t>(P), -1.0f, 1.0f);
+    for (size_t i = 0; i < x.size(); i += 5) x[i] *= 300.0f;
+    for (int threads : {1, 2}) {
+      quant::HessianAccumulator acc(m, m, {layer("conv", "Conv", "w")}, threads);
+      acc.observe("x", Tensor::from_vector<float>({1, 8, P, 1}, x));
+      const auto st = acc.finish().at("conv");
+      ASSERT_EQ(st.k, 8);
+      for (int i = 0; i < 8; ++i) {
+        double sx = 0;
+        reference_sum(&x[i * P], P, sx);
+        EXPECT_EQ(st.sum_x[i], sx) << "P " << P << " i " << i;
+        for (int j = 0; j < 8; ++j)
+          EXPECT_EQ(st.h[i * 8 + j], reference_entry(&x[std::min(i, j) * P], &x[std::max(i, j) * P], P))
+              << "P " << P << " " << i << "," << j;
+      }
+    }
   }
 }
 
