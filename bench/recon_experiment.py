@@ -296,12 +296,12 @@ def compare(ref, q):
 class SoftRound:
     """AdaRound variable for one layer, warm started at the GPTQ int8 values."""
 
-    def __init__(self, L):
+    def __init__(self, L, h0):
         wf = L["wf"] / L["ws"].reshape((-1,) + (1,) * (L["wq"].ndim - 1))
         q, lo = L["wq"], np.floor(wf)
         up = q > lo  # GPTQ chose the upper neighbour (or beyond): base = q - 1, h = 1
         self.base = torch.from_numpy(np.where(up, q - 1, q).astype(np.float32))
-        h = np.where(up, 0.95, 0.05)
+        h = np.where(up, 1 - h0, h0)
         self.V = torch.tensor(np.log((h + 0.1) / 1.2 / (1 - (h + 0.1) / 1.2)).astype(np.float32), requires_grad=True)
         self.s = torch.from_numpy(L["ws"].reshape((-1,) + (1,) * (L["wq"].ndim - 1)))
 
@@ -323,13 +323,16 @@ def reconstruct(ch, xc, a):
     """Block reconstruction in graph order on the calibration tensors xc (N,3,H,W)."""
     quant = a.acts == "quant"
     ln = ch.convs
-    units = [[ln[0]]] + ([[ln[i], ln[i + 1]] for i in range(1, len(ln), 2)] if a.group == "pair"
-                         else [[L] for L in ln[1:]]) + [[ch.gemm]]
+    if a.group == "pair":
+        units = [[ln[0]]] + [[ln[i], ln[i + 1]] for i in range(1, len(ln), 2)] + [[ch.gemm]]
+    else:  # single: every conv alone; dense: the dense layers alone (stem, pointwise, Gemm), depthwise kept
+        units = [[L] for L in ln] + [[ch.gemm]]
+    frozen = {id(u[0]) for u in units if a.group == "dense" and u[0]["attrs"].get("group", 1) > 1}
     with torch.no_grad():
         xq, xf = ch.inp(xc, quant), ch.inp(xc, False)
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    stats = []
+    stats, n = [], len(xc)
     for ui, unit in enumerate(units):
         t0 = time.time()
         is_gemm = unit[0]["op"] == "Gemm"
@@ -359,7 +362,12 @@ def reconstruct(ch, xc, a):
 
         with torch.no_grad():
             tgt = torch.cat([fwd_float(xf[i:i + 8]) for i in range(0, len(xf), 8)])
-        sr = [SoftRound(L) for L in unit]
+        if id(unit[0]) in frozen:  # kept at the GPTQ values: only propagate
+            with torch.no_grad():
+                xq = torch.cat([prop(xq[i:i + 8]) for i in range(0, n, 8)])
+                xf = torch.cat([fwd_float(xf[i:i + 8]) for i in range(0, n, 8)])
+            continue
+        sr = [SoftRound(L, a.h0) for L in unit]
         params = [r.V for r in sr]
         lsq_acts = [L["y_act"] for L in unit] if (a.lsq and quant and not is_gemm) else []
         logs = {}
@@ -368,22 +376,36 @@ def reconstruct(ch, xc, a):
         opt = torch.optim.Adam(params, lr=a.lr)
         opt_s = torch.optim.Adam(list(logs.values()), lr=a.lr_scale) if logs else None
 
-        def loss_of(x, t, drop):
-            for k, v in logs.items():
-                ch.scale[k] = v.exp()
-            y = fwd_q(x, [r.weight() for r in sr], drop, bool(logs))
-            return (y - t).pow(2).sum(1).mean()
-
         with torch.no_grad():
             before = float((fwd_q(xq, [L["W"] for L in unit], 0.0, bool(logs)) - tgt).pow(2).sum(1).mean())
         orig = [L["wq"].copy() for L in unit]
-        n, T = len(xc), a.iters
+        # a pointwise conv alone trains on random pixel rows (exact: a 1x1 conv acts per pixel); the Gemm on
+        # its 32 rows; other units on random photos
+        L0 = unit[0]
+        rows = is_gemm or (len(unit) == 1 and L0["wq"].shape[2:] == (1, 1) and L0["attrs"].get("group", 1) == 1
+                           and list(L0["attrs"].get("strides", [1, 1])) == [1, 1])
+        if rows and not is_gemm:
+            to_rows = lambda t: t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])  # noqa: E731
+            Dq, Df, Dt = to_rows(xq), to_rows(xf), to_rows(tgt)
+
+            def fwd_train(x, Ws, drop, out_quant):
+                y = x @ Ws[0].reshape(Ws[0].shape[0], -1).T + L0["B"]
+                return ch.fq(y, L0["y_act"]) if out_quant else torch.relu(y)
+        else:
+            Dq, Df, Dt, fwd_train = xq, xf, tgt, fwd_q
+        stem = L0 is ln[0]
+        bsz = a.rows if rows else (a.stem_batch if stem else a.batch)
+        T = a.stem_iters if stem else a.iters
+        t1 = time.time()
         for it in range(T):
-            idx = torch.randperm(n, generator=g)[:a.batch]
-            x = xq[idx]
+            idx = torch.randint(len(Dq), (bsz,), generator=g) if rows else torch.randperm(len(Dq), generator=g)[:bsz]
+            x = Dq[idx]
             if a.qdrop > 0 and quant:
-                x = torch.where(torch.rand(x.shape, generator=g) < a.qdrop, xf[idx], x)
-            rec = loss_of(x, tgt[idx], a.qdrop if quant else 0.0)
+                x = torch.where(torch.rand(x.shape, generator=g) < a.qdrop, Df[idx], x)
+            for k, v in logs.items():
+                ch.scale[k] = v.exp()
+            y = fwd_train(x, [r.weight() for r in sr], a.qdrop if quant else 0.0, bool(logs))
+            rec = (y - Dt[idx]).pow(2).sum(1).mean()
             rel = (it - 0.2 * T) / (0.8 * T)
             beta = 2 + 18 * max(0.0, 1 - rel)
             reg = a.lam * sum(r.reg(beta) for r in sr) if rel >= 0 else torch.zeros(())
@@ -394,24 +416,25 @@ def reconstruct(ch, xc, a):
             opt.step()
             if opt_s:
                 opt_s.step()
+        t_loop = time.time() - t1
         for r, L in zip(sr, unit):
             L["wq"] = r.hard()
             L["W"] = torch.from_numpy(L["wq"]) * r.s.reshape(L["W"].shape[:1] + (1,) * (L["wq"].ndim - 1))
         for k, v in logs.items():
             ch.scale[k] = v.detach().exp().clone()
         with torch.no_grad():
-            after = float(loss_of(xq, tgt, 0.0))
+            after = float((fwd_q(xq, [L["W"] for L in unit], 0.0, bool(logs)) - tgt).pow(2).sum(1).mean())
             changed = sum(int((L["wq"] != o).sum()) for L, o in zip(unit, orig))
             if not is_gemm:
                 xq = torch.cat([prop(xq[i:i + 8]) for i in range(0, n, 8)])
                 xf = torch.cat([fwd_float(xf[i:i + 8]) for i in range(0, n, 8)])
         st = {"unit": [L["name"] for L in unit], "loss_before": before, "loss_after": after,
               "changed_vs_gptq": changed, "weights": sum(int(o.size) for o in orig),
-              "seconds": round(time.time() - t0, 1),
+              "seconds": round(time.time() - t0, 1), "loop_seconds": round(t_loop, 1),
               "scales": {k: [ch.acts[k][0], float(ch.scale[k])] for k in lsq_acts}}
         stats.append(st)
         log(f"unit {ui + 1}/{len(units)} {st['unit']}: loss {before:.4g} -> {after:.4g}, {changed}/{st['weights']} "
-            f"ints changed ({st['seconds']} s)"
+            f"ints changed ({st['seconds']} s, loop {st['loop_seconds']} s)"
             + (f" scales {st['scales']}" if lsq_acts else ""))
     return stats
 
@@ -476,10 +499,14 @@ def main():
     ap.add_argument("--shared", default=os.environ.get("REPQ_SHARED_DIR", os.path.join(ROOT, "..", "shared")))
     ap.add_argument("--base", default="gptq_refine", choices=["gptq", "gptq_refine"])
     ap.add_argument("--acts", default="quant", choices=["quant", "float"])
-    ap.add_argument("--group", default="pair", choices=["pair", "single"])
+    ap.add_argument("--group", default="pair", choices=["pair", "single", "dense"])
     ap.add_argument("--iters", type=int, default=500)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch", type=int, default=8, help="photos per step (units of several convs)")
+    ap.add_argument("--rows", type=int, default=1024, help="pixel rows per step (a pointwise conv alone, the Gemm)")
+    ap.add_argument("--stem-iters", type=int, default=200)
+    ap.add_argument("--stem-batch", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--h0", type=float, default=0.25, help="warm start: h = h0 / 1 - h0 at GPTQ's choice")
     ap.add_argument("--lam", type=float, default=0.01)
     ap.add_argument("--qdrop", type=float, default=0.5)
     ap.add_argument("--lsq", action="store_true", help="also learn the activation scales (log-scale, Adam)")
@@ -495,7 +522,7 @@ def main():
     torch.set_num_threads(2)
     a.ort = a.ort and os.path.isdir(os.path.join(ROOT, "tools", "ort", "node_modules", "onnxruntime-node"))
     p = setup(a)
-    tag = a.tag or f"{a.base}.{a.acts}.{a.group}.i{a.iters}.b{a.batch}.qd{a.qdrop}" + (".lsq" if a.lsq else "") \
+    tag = a.tag or f"{a.base}.{a.acts}.{a.group}.i{a.iters}.r{a.rows}.qd{a.qdrop}.lr{a.lr}.h{a.h0}" + (".lsq" if a.lsq else "") \
         + (f".c{a.num_calib}" if a.num_calib != 32 else "")
     res = {"tag": tag, "args": vars(a)}
     if a.noise_floor:
