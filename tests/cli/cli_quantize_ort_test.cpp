@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "repq/data/dataset.h"
+#include "repq/ir/graph_utils.h"
 #include "repq/ir/onnx_io.h"
 #include "repq/runtime/executor.h"
 #include "support/mobileone.h"
@@ -91,6 +92,20 @@ void check_int8_under_ort(const std::string& label, const std::string& model, co
   size_t float_convs = 0;
   for (const auto& f : j["float_nodes"]) float_convs += f["op"] == "Conv" ? 1 : 0;
 
+  // The stem's 1- or 3-channel input is padded to 4 channels as 8-bit values: one Pad, reading
+  // the input's QuantizeLinear (docs/quantize.md, "Stem input padded to 4 channels").
+  const Model written = load_model(q);
+  const GraphIndex widx(written.graph);
+  const auto pads = std::count_if(written.graph.nodes.begin(), written.graph.nodes.end(),
+                                  [](const Node& n) { return n.op_type == "Pad"; });
+  EXPECT_EQ(pads, 1) << label;
+  for (const Node& n : written.graph.nodes) {
+    if (n.op_type != "Pad") continue;
+    const auto p = widx.producer.find(n.inputs[0]);
+    ASSERT_NE(p, widx.producer.end()) << label << ": the Pad reads the float graph input";
+    EXPECT_EQ(written.graph.nodes.at(p->second).op_type, "QuantizeLinear") << label;
+  }
+
   test::OrtRunOptions o;
   o.level = "extended";
   o.threads = 2;
@@ -102,7 +117,7 @@ void check_int8_under_ort(const std::string& label, const std::string& model, co
   EXPECT_EQ(qlinear, quantized_convs) << label << ": every quantized Conv runs as QLinearConv";
   EXPECT_EQ(conv, float_convs) << label << ": float Conv left beside the excluded ones";
 
-  Executor sim(load_model(q), ExecutorOptions{2});
+  Executor sim(written, ExecutorOptions{2});
   const Tensor repq_scores = sim.run({{"input", x}}).begin()->second;
   Executor fl(load_model(model), ExecutorOptions{2});
   const Tensor float_scores = fl.run({{"input", x}}).begin()->second;
