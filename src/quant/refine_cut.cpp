@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "repq/data/dataset.h"
 #include "repq/error.h"
 #include "repq/ir/graph_utils.h"
 #include "repq/runtime/executor.h"
@@ -110,14 +111,13 @@ void CutRunner::set_schedule(const Model& current, std::vector<Cut> cuts) {
   if (names.empty()) return;
   int64_t rows = 0;
   for (const Tensor& b : batches_) rows += b.dim(0);
+  // Sizes per sample from a run of one sample (every value at once: small for one sample).
   Executor ex(current, ExecutorOptions{threads_});
-  const auto out = ex.run({{ex.input_names()[0], batches_[0]}}, nullptr,
+  const auto out = ex.run({{ex.input_names()[0], data::first_rows(batches_[0], 1)}}, nullptr,
                           std::vector<std::string>(names.begin(), names.end()));
-  const int64_t rows0 = std::max<int64_t>(1, batches_[0].dim(0));
   for (const std::string& f : names) {
     const auto it = out.find(f);
-    bytes_[f] = it == out.end() ? budget_ + 1
-                                : static_cast<int64_t>(it->second.nbytes()) / rows0 * rows;
+    bytes_[f] = it == out.end() ? budget_ + 1 : static_cast<int64_t>(it->second.nbytes()) * rows;
   }
 }
 
