@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `repq quantize --fallback auto` on MobileOne-S0 (../shared): for each configuration, the
-# layers kept in float, the search time, and top-1 / agreement with float on the 250 held-out
+# layers kept in float, the search time (with --refine-act: the refinement's logit SQNR, clips
+# changed and time; the search's seconds include it), and top-1 / agreement with float on the 250 held-out
 # photos (the bench/accuracy.sh split: calibrate on the first photos of the first half of the
 # 500 ImageNet photos sorted by name, `repq eval --ref` of the INT8 model in the exact
 # simulation (= ONNX Runtime) on the second half).
@@ -27,6 +28,11 @@ if [ $# -gt 0 ]; then configs=("$@"); else
     "gptq-kl-m0.5=--method,gptq,--fallback,auto,--fallback-criterion,kl,--fallback-margin,0.5"
     "percentile-kl=--method,percentile,--fallback,auto,--fallback-criterion,kl"
     "gptq-sqnr-c128=--method,gptq,--fallback,auto,--fallback-criterion,sqnr,--num-calib,128"
+    "refine-none=--method,gptq,--refine-act"
+    "refine-agreement=--method,gptq,--refine-act,--fallback,auto"
+    "refine-kl=--method,gptq,--refine-act,--fallback,auto,--fallback-criterion,kl"
+    "refine-agreement-c64=--method,gptq,--refine-act,--fallback,auto,--num-calib,64"
+    "refine-kl-c64=--method,gptq,--refine-act,--fallback,auto,--fallback-criterion,kl,--num-calib,64"
   )
 fi
 if [ ! -f "$build/build.ninja" ]; then cmake --preset release -B "$build" >/dev/null; fi
@@ -78,12 +84,15 @@ name, work, rc, t0, t1 = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.a
 q = json.load(open(f"{work}/{name}.quantize.json"))
 e = json.load(open(f"{work}/{name}.eval.json"))
 fb = q.get("fallback") or {}
+rf = q.get("refine_act") or {}
 print(json.dumps({
     "config": name, "exit": rc, "calib_samples": q["calib"]["samples"],
     "kept_float": len(fb.get("kept_float", [])), "layers": [k["layer"] for k in fb.get("kept_float", [])],
     "criterion": fb.get("criterion"), "margin_ratio": fb.get("margin_ratio"),
     "calib_agreement": fb.get("agreement"), "calib_logit_sqnr": fb.get("logit_sqnr"),
     "trials": fb.get("trials"), "search_seconds": fb.get("seconds"), "wall_seconds": round(t1 - t0, 1),
+    "refine_sqnr": [rf.get("logit_sqnr_before"), rf.get("logit_sqnr_after")] if rf else None,
+    "refine_changed": len(rf.get("changed", [])) if rf else None, "refine_seconds": rf.get("seconds"),
     "heldout_top1": e["top1"], "heldout_agreement": e["agreement"]["top1"],
     "heldout_sqnr_db": e["agreement"]["mean_sqnr_db"]}))
 PY
