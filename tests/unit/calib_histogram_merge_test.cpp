@@ -1,5 +1,5 @@
-// Splitting the calibration statistics (collect_stats spreads big tensors over threads):
-// AbsHistogram::merge and TensorStats::merge_range of parts equal one pass over the whole, on
+// Splitting the calibration statistics into parts (e.g. over threads): AbsHistogram::merge and
+// TensorStats::merge_range of parts equal one pass over the whole, on
 // data with zeros, values on bin edges, +-inf and NaN, for splits at any offset; the histogram
 // also against a scalar reference of the documented binning.
 #include <gtest/gtest.h>
