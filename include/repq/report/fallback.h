@@ -24,6 +24,13 @@
 // CFWS a layer kept float is no longer split, which changes the float values downstream by
 // rounding: the final result is then quantized afresh with the chosen exclusions, so it equals
 // `repq quantize --exclude` of those layers.
+//
+// With o.refine_act the clips are refined once, on the first (fully quantized) model, and every
+// partial plan - the result's too - is `quantize --exclude <kept>`'s plan without refinement
+// whose activations take the refined clips where the refined plan quantizes them the same way
+// (quant::carry_refined_clips); result.refine is that refinement's outcome. It is not
+// `quantize --refine-act --exclude <kept>`, which would refine again for the partial model
+// (docs/report.md, "Partial quantization").
 #pragma once
 
 #include <string>
