@@ -397,7 +397,10 @@ def reconstruct(ch, xc, a):
         bsz = a.rows if rows else (a.stem_batch if stem else a.batch)
         T = a.stem_iters if stem else a.iters
         t1 = time.time()
-        for it in range(T):
+        it = 0
+        while it < T:
+            if it == 20 and a.unit_seconds > 0:  # time cap: fewer iterations (still in the warm-up phase)
+                T = max(40, min(T, int(a.unit_seconds / ((time.time() - t1) / 20))))
             idx = torch.randint(len(Dq), (bsz,), generator=g) if rows else torch.randperm(len(Dq), generator=g)[:bsz]
             x = Dq[idx]
             if a.qdrop > 0 and quant:
@@ -416,6 +419,7 @@ def reconstruct(ch, xc, a):
             opt.step()
             if opt_s:
                 opt_s.step()
+            it += 1
         t_loop = time.time() - t1
         for r, L in zip(sr, unit):
             L["wq"] = r.hard()
@@ -430,7 +434,7 @@ def reconstruct(ch, xc, a):
                 xf = torch.cat([fwd_float(xf[i:i + 8]) for i in range(0, n, 8)])
         st = {"unit": [L["name"] for L in unit], "loss_before": before, "loss_after": after,
               "changed_vs_gptq": changed, "weights": sum(int(o.size) for o in orig),
-              "seconds": round(time.time() - t0, 1), "loop_seconds": round(t_loop, 1),
+              "iters": T, "seconds": round(time.time() - t0, 1), "loop_seconds": round(t_loop, 1),
               "scales": {k: [ch.acts[k][0], float(ch.scale[k])] for k in lsq_acts}}
         stats.append(st)
         log(f"unit {ui + 1}/{len(units)} {st['unit']}: loss {before:.4g} -> {after:.4g}, {changed}/{st['weights']} "
@@ -504,6 +508,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8, help="photos per step (units of several convs)")
     ap.add_argument("--rows", type=int, default=1024, help="pixel rows per step (a pointwise conv alone, the Gemm)")
     ap.add_argument("--stem-iters", type=int, default=200)
+    ap.add_argument("--unit-seconds", type=float, default=0, help="cap each unit's loop at about this many seconds")
     ap.add_argument("--stem-batch", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--h0", type=float, default=0.25, help="warm start: h = h0 / 1 - h0 at GPTQ's choice")
@@ -512,14 +517,17 @@ def main():
     ap.add_argument("--lsq", action="store_true", help="also learn the activation scales (log-scale, Adam)")
     ap.add_argument("--lr-scale", type=float, default=1e-3)
     ap.add_argument("--num-calib", type=int, default=32)
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="1 by default: on the shared, loaded 2 cores a 2-thread torch step was 10x slower (OpenMP waits)")
     ap.add_argument("--no-ort", dest="ort", action="store_false")
     ap.add_argument("--verify-only", action="store_true")
+    ap.add_argument("--measure", help="only measure this QDQ model (repq eval + ORT on the held-out photos)")
     ap.add_argument("--no-verify", dest="verify", action="store_false")
     ap.add_argument("--noise-floor", action="store_true")
     ap.add_argument("--baseline", action="store_true", help="also measure the unreconstructed QDQ model")
     ap.add_argument("--tag", default=None)
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.torch_threads)
     a.ort = a.ort and os.path.isdir(os.path.join(ROOT, "tools", "ort", "node_modules", "onnxruntime-node"))
     p = setup(a)
     tag = a.tag or f"{a.base}.{a.acts}.{a.group}.i{a.iters}.r{a.rows}.qd{a.qdrop}.lr{a.lr}.h{a.h0}" + (".lsq" if a.lsq else "") \
@@ -537,7 +545,9 @@ def main():
         wo = os.path.join(a.work, f"s0.{a.base}.weights-only.onnx")
         strip_activation_qdq(qpath, wo)
         res["baseline_weights_only"] = measure(wo, p, a, a.base + ".wo")
-    if not a.verify_only:
+    if a.measure:
+        res["measure"] = measure(a.measure, p, a, os.path.basename(a.measure))
+    elif not a.verify_only:
         xc = torch.from_numpy(np.load(p["calib_x"]))
         t0 = time.time()
         res["units"] = reconstruct(ch, xc, a)
@@ -549,7 +559,8 @@ def main():
         q = a.acts == "quant"
         f = (lambda c: c.forward_exact) if q else (lambda c: (lambda t: c.forward(t, False)))
         res["export_check"] = compare(batched(f(ch), x).numpy(), batched(f(ch2), x).numpy())
-        if not q:
+        if not q:  # the same int8 weights with the activations quantized too, then weights-only
+            res["result_w8a8"] = measure(out, p, a, tag + ".w8a8")
             wo = out.replace(".onnx", ".weights-only.onnx")
             strip_activation_qdq(out, wo)
             out = wo
