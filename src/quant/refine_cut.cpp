@@ -130,14 +130,16 @@ bool CutRunner::cached(const Cut& c) const {
 // The values at the cuts of positions k, k+1, ... (the next tensors searched, whose values
 // sit before k's in a chain) as long as they fit in the budget, from one whole run of
 // `current`. `need` (the trial's own cut) first: nothing is filled when it alone does not fit.
-void CutRunner::fill(size_t k, const Model& current) {
+void CutRunner::fill(size_t k, const Model& current, const Cut& need) {
   cache_.clear();
   std::set<std::string> names;
   int64_t total = 0;
-  for (size_t m = k; m < cuts_.size(); ++m) {
+  std::vector<const Cut*> seq{&need};  // the trial's own cut, then the next tensors' cuts
+  for (size_t m = k + 1; m < cuts_.size(); ++m) seq.push_back(&cuts_[m]);
+  for (const Cut* c : seq) {
     std::set<std::string> more = names;
     int64_t t = total;
-    for (const std::string& f : cuts_[m].frontier)
+    for (const std::string& f : c->frontier)
       if (f != input_name_ && more.insert(f).second) {
         const auto it = bytes_.find(f);
         t += it == bytes_.end() ? budget_ + 1 : it->second;
@@ -191,7 +193,7 @@ std::vector<Tensor> CutRunner::outputs(size_t k, const Model& current, const Mod
   if (!c.reaches_output) {
     out = current_out;
   } else {
-    if (!cached(c)) fill(k, current);
+    if (!cached(c)) fill(k, current, c);
     if (!cached(c)) {  // above the budget: whole
       last_ = std::move(c);
       return full(trial);

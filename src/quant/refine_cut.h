@@ -53,7 +53,7 @@ class CutRunner {
 
  private:
   bool cached(const Cut& c) const;
-  void fill(size_t k, const Model& current);
+  void fill(size_t k, const Model& current, const Cut& need);
   std::vector<Tensor> run_suffix(const Model& trial, const Cut& c) const;
 
   const std::vector<Tensor>& batches_;
