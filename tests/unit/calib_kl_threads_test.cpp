@@ -1,6 +1,6 @@
 // kl / entropy calibrators with the candidate screening split over threads: the same
-// threshold (bit for bit) as one thread, on 2048-bin histograms of several shapes (long tail
-// with far outliers, sparse with empty bins, flat), at 128 and 256 levels.
+// threshold (bit for bit) as one thread, on 2048-bin histograms of several shapes (fast decay
+// with far outliers, sparse with empty bins, flat), kl at 128 and 256 levels.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,18 +30,17 @@ calib::AbsHistogram shaped(int shape) {
 }
 
 TEST(CalibKlThreads, SplitScreeningGivesTheSameThreshold) {
+  // 3 threads: uneven candidate ranges (the screening of 2048 bins at 128 levels is split into
+  // at most 3 parts). The entropy variant at 128 levels only (TensorRT's).
   for (int shape = 0; shape < 3; ++shape) {
     const auto h = shaped(shape);
     for (int levels : {128, 256}) {
       const double kl1 = calib::kl_threshold(h, levels, 1);
-      const double en1 = calib::entropy_threshold(h, levels, 1);
       EXPECT_GT(kl1, 0.0);
       EXPECT_LE(kl1, h.amax);
-      for (int threads : {2, 3, 0}) {
-        EXPECT_EQ(calib::kl_threshold(h, levels, threads), kl1) << shape << " " << levels << " " << threads;
-        EXPECT_EQ(calib::entropy_threshold(h, levels, threads), en1) << shape << " " << levels << " " << threads;
-      }
+      EXPECT_EQ(calib::kl_threshold(h, levels, 3), kl1) << shape << " " << levels;
     }
+    EXPECT_EQ(calib::entropy_threshold(h, 128, 3), calib::entropy_threshold(h, 128, 1)) << shape;
   }
   // The screening does pick different candidates: a flat histogram keeps (almost) the whole
   // range, the fast-decaying one with a few far outliers is clipped.
