@@ -12,6 +12,7 @@
 #include "repq/error.h"
 #include "repq/eval/metrics.h"
 #include "repq/quant/quantize.h"
+#include "repq/quant/refine.h"
 
 namespace repq::quant {
 
@@ -62,22 +63,6 @@ void set_params(ActivationQuant& a, const Range& r, Target target) {
   }
 }
 
-// Fraction of the calibration values of `s` that saturate: beyond the representable range
-// widened by half a step on each side (values within it round to the end codes).
-double clipped_fraction(const calib::TensorStats& s, const ActivationQuant& a) {
-  const bool u8 = a.dtype == DType::kUInt8;
-  const double qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127, sc = a.scale;
-  const double lo_r = (qmin - a.zero_point - 0.5) * sc, hi_r = (qmax - a.zero_point + 0.5) * sc;
-  const bool pos = s.max > hi_r;
-  // A non-negative tensor (Relu output) maps negatives to 0 by design: not counted.
-  const bool neg = !a.non_negative && s.min < lo_r;
-  if (!pos && !neg) return 0;
-  // |x| histogram: a cut on one side is exact for the tensor's own range (the other side's
-  // values are then all smaller); with both sides cut the smaller cut is used (an upper bound).
-  const double cut = pos && neg ? std::min(hi_r, -lo_r) : (pos ? hi_r : -lo_r);
-  return fraction_above(s.hist, cut);
-}
-
 size_t find_root(std::vector<size_t>& parent, size_t i) {
   while (parent[i] != i) i = parent[i] = parent[parent[i]];
   return i;
@@ -99,7 +84,7 @@ void plan_activations(QuantPlan& plan, const QuantPoints& points,
     const calib::TensorStats& s = it->second;
     st[i] = &s;
     const int levels = o.target == Target::kOrt && p.non_negative ? 255 : 127;
-    const double t = calib::choose_threshold(s, o.act, {o.percentile, levels});
+    const double t = calib::choose_threshold(s, o.act, {o.percentile, levels, o.collect.threads});
     if (!std::isfinite(t) || !std::isfinite(s.min) || !std::isfinite(s.max))
       throw InputError(p.calibrated_on + ": calibration values are not finite (range " +
                        std::to_string(s.min) + " .. " + std::to_string(s.max) +
@@ -250,6 +235,21 @@ void cfws_kernel_sqnr(std::vector<LayerQuant>& layers, const std::map<std::strin
 }
 
 }  // namespace
+
+// refine.h; also used by the clip refinement for the clips it changes.
+double clipped_fraction(const calib::TensorStats& s, const ActivationQuant& a) {
+  const bool u8 = a.dtype == DType::kUInt8;
+  const double qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127, sc = a.scale;
+  const double lo_r = (qmin - a.zero_point - 0.5) * sc, hi_r = (qmax - a.zero_point + 0.5) * sc;
+  const bool pos = s.max > hi_r;
+  // A non-negative tensor (Relu output) maps negatives to 0 by design: not counted.
+  const bool neg = !a.non_negative && s.min < lo_r;
+  if (!pos && !neg) return 0;
+  // |x| histogram: a cut on one side is exact for the tensor's own range (the other side's
+  // values are then all smaller); with both sides cut the smaller cut is used (an upper bound).
+  const double cut = pos && neg ? std::min(hi_r, -lo_r) : (pos ? hi_r : -lo_r);
+  return fraction_above(s.hist, cut);
+}
 
 QuantPlan build_plan(const Model& fused, const QuantPoints& points,
                      const std::map<std::string, calib::TensorStats>& stats,

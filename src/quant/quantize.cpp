@@ -190,13 +190,15 @@ QuantizeResult quantize(const Model& model, const data::Dataset& calib, const Qu
   if (o.weights == WeightMode::kGptq) {
     const QuantPlan rtn = r.plan;
     spdlog::debug("quantize: gptq statistics (float inputs, in calibration) {:.3f} s", hacc->seconds());
-    apply_gptq(r.fused, r.plan, hacc->finish(), o.gptq);
+    GptqOptions go = o.gptq;  // --threads bounds the rounding's threads too
+    if (go.threads == 0) go.threads = o.collect.threads;
+    apply_gptq(r.fused, r.plan, hacc->finish(), go);
     lap("gptq rounding");
     if (o.gptq.quantized_inputs) {  // again, on the inputs of the QDQ model just made
       const Model q = export_qdq(r.fused, r.plan);
       const auto hq = collect_hessians(q, r.fused, calib, r.plan.layers, o.collect);
       r.plan = rtn;
-      apply_gptq(r.fused, r.plan, hq, o.gptq);
+      apply_gptq(r.fused, r.plan, hq, go);
       lap("gptq (quantized inputs)");
     }
   }

@@ -44,26 +44,6 @@ void set_activation_clip(ActivationQuant& a, double t, Target target) {
   if (!(a.scale > 0)) a.scale = 0.00390625f;  // as build_plan's all-zero tensors
 }
 
-double clipped_fraction(const calib::TensorStats& s, const ActivationQuant& a) {
-  const bool u8 = a.dtype == DType::kUInt8;
-  const double qmin = u8 ? 0 : -128, qmax = u8 ? 255 : 127, sc = a.scale;
-  const double lo_r = (qmin - a.zero_point - 0.5) * sc, hi_r = (qmax - a.zero_point + 0.5) * sc;
-  const bool pos = s.max > hi_r;
-  const bool neg = !a.non_negative && s.min < lo_r;
-  if (!pos && !neg) return 0;
-  const double cut = pos && neg ? std::min(hi_r, -lo_r) : (pos ? hi_r : -lo_r);
-  // Fraction of the |x| histogram above cut, the bin holding it in proportion.
-  const calib::AbsHistogram& h = s.hist;
-  const uint64_t total = h.total();
-  const double w = h.bin_width();
-  if (total == 0 || h.counts.empty() || !(w > 0) || !(cut < h.amax)) return 0;
-  const double c = std::max(cut, 0.0);
-  const size_t b = std::min(static_cast<size_t>(c / w), h.counts.size() - 1);
-  double above = static_cast<double>(h.counts[b]) * std::clamp((h.edge(b) - c) / w, 0.0, 1.0);
-  for (size_t k = b + 1; k < h.counts.size(); ++k) above += static_cast<double>(h.counts[k]);
-  return above / static_cast<double>(total);
-}
-
 namespace {
 
 // The calibration samples as batches of at most `batch` rows, `limit` samples in all.
