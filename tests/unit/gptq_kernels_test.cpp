@@ -13,6 +13,7 @@
 #include "repq/ir/onnx_io.h"
 #include "repq/quant/gptq.h"
 #include "repq/quant/quantize.h"
+#include "support/gptq_reference.h"
 #include "support/test_util.h"
 
 namespace repq::test {
@@ -22,29 +23,6 @@ quant::LayerQuant layer(const std::string& node, const std::string& op, const st
   quant::LayerQuant l;
   l.node = node, l.op = op, l.input = "x", l.weight = w;
   return l;
-}
-
-float no_contract(float p) {
-  volatile float v = p;
-  return v;
-}
-
-// One entry of one sample in the order gptq_hessian.cpp documents (chunks of 256, eight fma
-// lanes, the tail into lane 0, lanes ((0+1)+(2+3))+((4+5)+(6+7)), chunk sums into a double).
-double reference_entry(const float* a, const float* b, int64_t P) {
-  double acc = 0;
-  for (int64_t p0 = 0; p0 < P; p0 += 256) {
-    const int64_t end = std::min(P, p0 + 256);
-    float l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t p = p0;
-    for (; p + 8 <= end; p += 8)
-      for (int t = 0; t < 8; ++t) l[t] = std::fma(a[p + t], b[p + t], l[t]);
-    if (end - p >= 4)
-      for (int t = 0; t < 4; ++t, ++p) l[0] = l[0] + no_contract(a[p] * b[p]);
-    for (; p < end; ++p) l[0] = std::fma(a[p], b[p], l[0]);
-    acc += static_cast<double>(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
-  }
-  return acc;
 }
 
 // sum x of one row, added chunk by chunk into sx (eight lanes of adds, tail into lane 0).
