@@ -169,7 +169,17 @@ struct Exporter {
   }
   // The same with the quantization of `a`, names derived from `t`.
   void emit_qdq_as(const ActivationQuant& a, const std::string& t, const std::string& src, const std::string& dq_out) {
-    const std::string scale = names.make(t + "/scale"), zp = names.make(t + "/zero_point");
+    const Quantized q = emit_q(a, t, src, "");
+    emit_dq(q.out, q.scale, q.zp, dq_out, -1);
+  }
+
+  // QuantizeLinear(src) with `a`'s scale and zero point (initializers named from `t` and
+  // `tag`); returns the names of its output, scale and zero point.
+  struct Quantized {
+    std::string out, scale, zp;
+  };
+  Quantized emit_q(const ActivationQuant& a, const std::string& t, const std::string& src, const std::string& tag) {
+    const std::string scale = names.make(t + "/" + tag + "scale"), zp = names.make(t + "/" + tag + "zero_point");
     g.set_initializer(scale, Tensor::scalar(a.scale));
     g.set_initializer(zp, zero_point_tensor(a.dtype, a.zero_point));
     Node q;
@@ -178,7 +188,7 @@ struct Exporter {
     q.inputs = {src, scale, zp};
     q.outputs = {names.make(t + "/quantized")};
     out.push_back(q);
-    emit_dq(q.outputs[0], scale, zp, dq_out, -1);
+    return {q.outputs[0], scale, zp};
   }
 
   // QuantizeLinear(x) -> Pad(channels + pad, the zero point) -> DequantizeLinear (x's
@@ -186,26 +196,17 @@ struct Exporter {
   // quarter of the bytes of a float Pad before the QuantizeLinear, and the padded channels hold
   // the zero point, which dequantizes to exactly 0.
   std::string emit_padded_input(const std::string& x, int64_t pad) {
-    const ActivationQuant& a = *acts.at(x);
-    const std::string scale = names.make(x + "/padded_scale"), zp = names.make(x + "/padded_zero_point");
-    g.set_initializer(scale, Tensor::scalar(a.scale));
-    g.set_initializer(zp, zero_point_tensor(a.dtype, a.zero_point));
-    Node q;
-    q.name = names.make(x + "/QuantizeLinear");
-    q.op_type = "QuantizeLinear";
-    q.inputs = {x, scale, zp};
-    q.outputs = {names.make(x + "/quantized")};
+    const Quantized q = emit_q(*acts.at(x), x, x, "padded_");
     const std::string pads = names.make(x + "/channel_pads"), padded = names.make(x + "/channels_padded");
     g.set_initializer(pads, Tensor::from_vector<int64_t>({8}, {0, 0, 0, 0, 0, pad, 0, 0}));
     Node p;
     p.name = names.make(padded + "/Pad");
     p.op_type = "Pad";
-    p.inputs = {q.outputs[0], pads, zp};
+    p.inputs = {q.out, pads, q.zp};
     p.outputs = {padded};
-    out.push_back(std::move(q));
     out.push_back(p);
     const std::string dq = names.make(padded + "/dequantized");
-    emit_dq(padded, scale, zp, dq, -1);
+    emit_dq(padded, q.scale, q.zp, dq, -1);
     return dq;
   }
 
